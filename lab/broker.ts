@@ -1,0 +1,205 @@
+// The lab's MQTT broker: aedes with the platform's device authentication (PROTOCOL.md §1) and
+// topic permissions. The OTA engine is just another client, with a privileged identity, so the
+// same engine can run over an external broker instead.
+import { Aedes, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { timingSafeEqual } from 'node:crypto';
+import { checkDeviceCredentials, parseUsername } from '../shared/device-credentials.js';
+import { errorMessage, OtaError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { MAX_PAYLOAD_BYTES } from '../shared/messages.js';
+import { deviceTopic, parseDeviceTopic, TOPIC_DIRECTION, type DeviceId } from '../shared/topics.js';
+
+/** The platform refuses a Keep Alive outside 30–1200 s. */
+export const KEEPALIVE_MIN_SEC = 30;
+export const KEEPALIVE_MAX_SEC = 1200;
+/** Where the embedded broker announces device presence; only the privileged client may read it. */
+export const PRESENCE_PREFIX = '$lab/presence';
+
+export interface BrokerOptions {
+  host: string;
+  port: number;
+  tls?: { key: Buffer; cert: Buffer };
+  log: Logger;
+  /** The device's secret, or undefined when no such device exists. */
+  deviceSecret: (id: DeviceId) => string | undefined;
+  /** Credentials of the privileged platform-side client (the OTA engine). */
+  engineUsername: string;
+  enginePassword: string;
+}
+
+interface Session {
+  device?: DeviceId;
+  privileged: boolean;
+  keepaliveSec: number;
+}
+
+type AuthError = Error & { returnCode: number };
+
+function refusal(returnCode: number, message: string): AuthError {
+  return Object.assign(new Error(message), { returnCode });
+}
+
+export class LabBroker {
+  readonly #o: BrokerOptions;
+  #aedes!: Aedes;
+  readonly #sessions = new WeakMap<Client, Session>();
+  /** The live connection of each device: a newer login kicks the older one off. */
+  readonly #byDevice = new Map<string, Client>();
+  #server: NetServer | undefined;
+  #closing: Promise<void> | undefined;
+
+  private constructor(options: BrokerOptions) {
+    this.#o = options;
+  }
+
+  static async create(options: BrokerOptions): Promise<LabBroker> {
+    const self = new LabBroker(options);
+    const aedes = await Aedes.createBroker({
+      preConnect: (client, packet, cb) => { self.#preConnect(client, packet.keepalive ?? 0); cb(null, true); },
+      authenticate: (client, username, password, done) => { self.#authenticate(client, username, password, done); },
+      authorizePublish: (client, packet, cb) => { self.#authorizePublish(client, packet, cb); },
+      authorizeSubscribe: (client, sub, cb) => { self.#authorizeSubscribe(client, sub, cb); },
+    });
+    self.#aedes = aedes;
+    aedes.on('clientReady', (c) => self.#onReady(c));
+    aedes.on('clientDisconnect', (c) => self.#onGone(c));
+    return self;
+  }
+
+  get connectedClients(): number {
+    return this.#aedes.connectedClients;
+  }
+
+  async listen(): Promise<string> {
+    const handle = (socket: Socket) => { this.#aedes.handle(socket); };
+    const server = this.#o.tls ? createTlsServer({ key: this.#o.tls.key, cert: this.#o.tls.cert }, handle) : createNetServer(handle);
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#o.port, this.#o.host, () => { server.off('error', reject); resolve(); });
+    });
+    const { port } = server.address() as AddressInfo;
+    return `${this.#o.tls ? 'mqtts' : 'mqtt'}://${this.#o.host}:${port}`;
+  }
+
+  /** Drop a device's connection, as the console's "disconnect" or a network cut would. */
+  kick(id: DeviceId): boolean {
+    const c = this.#byDevice.get(key(id));
+    c?.close();
+    return c !== undefined;
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const server = this.#server;
+      if (server) await new Promise<void>((resolve) => { server.close(() => resolve()); });
+      await new Promise<void>((resolve) => { this.#aedes.close(() => resolve()); });
+    })();
+    return this.#closing;
+  }
+
+  #preConnect(client: Client, keepaliveSec: number): void {
+    this.#sessions.set(client, { privileged: false, keepaliveSec });
+  }
+
+  #authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (e: AuthError | null, ok: boolean | null) => void): void {
+    const session = this.#sessions.get(client) ?? { privileged: false, keepaliveSec: 0 };
+    this.#sessions.set(client, session);
+    const pass = password?.toString('utf8') ?? '';
+    if (username === this.#o.engineUsername) {
+      const ok = safeEqual(pass, this.#o.enginePassword);
+      if (ok) session.privileged = true;
+      return done(ok ? null : refusal(4, 'bad engine credentials'), ok);
+    }
+    try {
+      const device = parseUsername(username);
+      const secret = this.#o.deviceSecret(device);
+      if (secret === undefined) throw new OtaError('BAD_CREDENTIALS', `no device ${device.productKey}/${device.deviceName}`);
+      checkDeviceCredentials({ clientId: client.id, username: username ?? '', password: pass }, device, secret);
+      if (session.keepaliveSec < KEEPALIVE_MIN_SEC || session.keepaliveSec > KEEPALIVE_MAX_SEC) {
+        this.#o.log.warn({ device: device.deviceName, keepaliveSec: session.keepaliveSec }, 'connect refused: keepalive outside 30-1200 s');
+        return done(refusal(2, `keepalive ${session.keepaliveSec} s is outside ${KEEPALIVE_MIN_SEC}-${KEEPALIVE_MAX_SEC} s`), false);
+      }
+      session.device = device;
+      done(null, true);
+    } catch (err) {
+      this.#o.log.warn({ username, err: errorMessage(err) }, 'connect refused: bad username or password');
+      done(refusal(4, 'bad username or password'), false);
+    }
+  }
+
+  #onReady(client: Client): void {
+    const device = this.#sessions.get(client)?.device;
+    if (!device) return;
+    const k = key(device);
+    const older = this.#byDevice.get(k);
+    this.#byDevice.set(k, client);
+    if (older && older !== client) {
+      this.#o.log.info({ device: device.deviceName }, 'a newer connection of the same device kicks the older one');
+      older.close();
+    }
+    // The platform subscribes a device to its own downlink topics itself (PROTOCOL.md §1).
+    const subs = (['upgrade', 'firmwareGetReply', 'fileDownloadReply'] as const).map((kind) => ({ topic: deviceTopic(kind, device), qos: 1 as const }));
+    client.subscribe({ subscriptions: subs }, () => this.#presence(device, 'online'));
+  }
+
+  #onGone(client: Client): void {
+    const device = this.#sessions.get(client)?.device;
+    if (!device) return;
+    const k = key(device);
+    if (this.#byDevice.get(k) !== client) return;
+    this.#byDevice.delete(k);
+    this.#presence(device, 'offline');
+  }
+
+  #presence(device: DeviceId, state: 'online' | 'offline'): void {
+    if (this.#aedes.closed) return;
+    this.#aedes.publish({
+      cmd: 'publish', topic: `${PRESENCE_PREFIX}/${device.productKey}/${device.deviceName}`, payload: Buffer.from(state),
+      qos: 1, retain: false, dup: false,
+    }, () => undefined);
+  }
+
+  #authorizePublish(client: Client | null, packet: PublishPacket, cb: (e?: Error | null) => void): void {
+    if (!client) return cb(null);
+    const session = this.#sessions.get(client);
+    if (session?.privileged) return cb(null);
+    const device = session?.device;
+    const t = parseDeviceTopic(packet.topic);
+    const size = Buffer.isBuffer(packet.payload) ? packet.payload.length : Buffer.byteLength(packet.payload);
+    let why: string | undefined;
+    if (!device) why = 'not a device';
+    else if (!t || t.productKey !== device.productKey || t.deviceName !== device.deviceName) why = 'not its own topic';
+    else if (TOPIC_DIRECTION[t.kind] !== 'up') why = 'a downlink topic';
+    else if (packet.qos > 1) why = 'QoS 2 is not supported';
+    else if (packet.retain) why = 'retained messages are not supported';
+    else if (size > MAX_PAYLOAD_BYTES) why = `payload of ${size} bytes is over ${MAX_PAYLOAD_BYTES}`;
+    if (!why) return cb(null);
+    this.#o.log.warn({ device: device?.deviceName, topic: packet.topic.slice(0, 200), why }, 'publish refused; connection closed');
+    cb(new Error(`publish refused: ${why}`));
+  }
+
+  #authorizeSubscribe(client: Client, sub: Subscription, cb: (e: Error | null, s?: Subscription | null) => void): void {
+    const session = this.#sessions.get(client);
+    if (session?.privileged) return cb(null, sub);
+    const device = session?.device;
+    const t = parseDeviceTopic(sub.topic);
+    if (device && t && t.productKey === device.productKey && t.deviceName === device.deviceName && TOPIC_DIRECTION[t.kind] === 'down') {
+      return cb(null, { ...sub, qos: sub.qos > 1 ? 1 : sub.qos });
+    }
+    this.#o.log.warn({ device: device?.deviceName, topic: sub.topic.slice(0, 200) }, 'subscribe refused');
+    cb(null, null);
+  }
+}
+
+function key(id: DeviceId): string {
+  return `${id.productKey}/${id.deviceName}`;
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}

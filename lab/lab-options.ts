@@ -1,0 +1,61 @@
+// `startLab` options: defaults in one frozen object, validated once, returned as a new object.
+import { z } from 'zod';
+import { OtaError } from '../shared/errors.js';
+import { DEFAULT_NOTICE_STYLE } from './notice.js';
+
+export const LAB_DEFAULTS = Object.freeze({
+  host: '127.0.0.1',
+  apiPort: 0,
+  mqttPort: 0,
+  filePort: 0,
+  regionId: 'cn-shanghai',
+  productKey: 'a1LabProd01',
+  deviceCount: 5,
+  devicePrefix: 'bench-',
+  throttle: 'platform' as const,
+  tls: false,
+  urlTtlSec: 3600,
+});
+
+const noticeStyleSchema = z.object({
+  md5Spelling: z.enum(['Md5', 'MD5', 'md5']),
+  sha256Spelling: z.enum(['SHA256', 'Sha256', 'sha256']),
+  idType: z.enum(['number', 'string']),
+  module: z.enum(['omit-default', 'always']),
+  files: z.enum(['auto', 'always']),
+}).partial();
+
+export const labOptionsSchema = z.object({
+  host: z.string().min(1).default(LAB_DEFAULTS.host),
+  apiPort: z.number().int().min(0).max(65535).default(LAB_DEFAULTS.apiPort),
+  mqttPort: z.number().int().min(0).max(65535).default(LAB_DEFAULTS.mqttPort),
+  filePort: z.number().int().min(0).max(65535).default(LAB_DEFAULTS.filePort),
+  regionId: z.string().min(1).default(LAB_DEFAULTS.regionId),
+  productKey: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default(LAB_DEFAULTS.productKey),
+  deviceCount: z.number().int().min(0).max(100_000).default(LAB_DEFAULTS.deviceCount),
+  devicePrefix: z.string().regex(/^[A-Za-z0-9_.:@-]{1,24}$/).default(LAB_DEFAULTS.devicePrefix),
+  throttle: z.union([z.literal('platform'), z.literal('off'), z.record(z.string(), z.number().int().positive())]).default(LAB_DEFAULTS.throttle),
+  tls: z.boolean().default(LAB_DEFAULTS.tls),
+  urlTtlSec: z.number().int().positive().default(LAB_DEFAULTS.urlTtlSec),
+  stateDir: z.string().min(1).optional(),
+  /** Use an external broker (e.g. mosquitto) instead of the embedded one. */
+  brokerUrl: z.string().regex(/^mqtts?:\/\//, 'an mqtt:// or mqtts:// URL').optional(),
+  /** Where to write lab.json. */
+  connectionFile: z.string().min(1).optional(),
+  noticeStyle: noticeStyleSchema.default({}),
+  accessKeyId: z.string().min(1).optional(),
+  accessKeySecret: z.string().min(1).optional(),
+}).strict();
+
+export type LabOptionsInput = z.input<typeof labOptionsSchema>;
+export type LabOptions = Readonly<z.output<typeof labOptionsSchema>> & { noticeStyle: typeof DEFAULT_NOTICE_STYLE };
+
+export function resolveLabOptions(input: LabOptionsInput): LabOptions {
+  const parsed = labOptionsSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.join('.') ?? '';
+    throw new OtaError('INVALID_OPTION', `lab option "${field}" ${issue?.message ?? 'is invalid'}`, { details: { field } });
+  }
+  return Object.freeze({ ...parsed.data, noticeStyle: { ...DEFAULT_NOTICE_STYLE, ...parsed.data.noticeStyle } });
+}

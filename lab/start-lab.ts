@@ -1,0 +1,194 @@
+// `startLab`: the whole cloud stand-in in one process. Creating is starting here by design (the
+// caller asked for a running lab); `close()` stops every socket and timer and may be called twice.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { systemClock, type Clock } from '../shared/clock.js';
+import { OtaError } from '../shared/errors.js';
+import { silentLogger, type Logger } from '../shared/logger.js';
+import { writeLabConnection, type LabConnection } from '../shared/lab-connection.js';
+import { ApiServer } from './api-server.js';
+import { LabBroker } from './broker.js';
+import { EngineLink } from './engine-link.js';
+import { faultPlanSchema, FaultState, type FaultPlan } from './faults.js';
+import { FileServer } from './file-server.js';
+import { resolveLabOptions, type LabOptions, type LabOptionsInput } from './lab-options.js';
+import { utc } from './model.js';
+import { OtaEngine } from './ota-engine.js';
+import { LAB_ACTIONS } from './actions/registry.js';
+import { LabStore } from './store.js';
+import { ensureLabTls } from './tls.js';
+
+export interface LabDeps {
+  clock?: Clock;
+  log?: Logger;
+}
+
+export interface ApiRequestRecord {
+  action: string;
+  code: string;
+  atMs: number;
+}
+
+export interface Lab {
+  readonly options: LabOptions;
+  readonly connection: LabConnection;
+  readonly store: LabStore;
+  readonly engine: OtaEngine;
+  readonly files: FileServer;
+  /** The embedded broker; undefined with an external one. */
+  readonly broker: LabBroker | undefined;
+  /** Every API request, for tests and benchmarks that count calls. */
+  readonly requests: ApiRequestRecord[];
+  setFault(firmwareId: string, plan: FaultPlan | undefined): void;
+  /** Store a firmware file in the lab's object store and return its (unsigned) URL and digests. */
+  putFirmwareFile(name: string, body: Buffer | NodeJS.ReadableStream): Promise<{ url: string; size: number; md5: string; sha256: string }>;
+  close(): Promise<void>;
+}
+
+export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}): Promise<Lab> {
+  const options = resolveLabOptions(input);
+  const clock = deps.clock ?? systemClock;
+  const log = deps.log ?? silentLogger();
+  const store = options.stateDir ? await LabStore.open(options.stateDir) : LabStore.memory();
+  // Without --state-dir, objects and TLS material live in a scratch folder removed on close.
+  const scratch = options.stateDir ? undefined : await mkdtemp(join(tmpdir(), 'ota-lab-'));
+  const dataDir: string = options.stateDir ?? scratch ?? tmpdir();
+  seed(store, options, clock);
+  const tls = options.tls ? await ensureLabTls(join(dataDir, 'tls')) : undefined;
+  const faults = new Map<string, FaultState>();
+  const requests: ApiRequestRecord[] = [];
+  const closers: (() => Promise<void> | void)[] = [];
+  /** Set or clear a firmware's fault plan; the refusal in words, or undefined when applied. */
+  const applyFault = (firmwareId: string, plan: unknown): string | undefined => {
+    if (!store.state.firmware.some((f) => f.firmwareId === firmwareId)) return `no firmware ${JSON.stringify(firmwareId)}`;
+    if (plan === undefined) { faults.delete(firmwareId); return undefined; }
+    const parsed = faultPlanSchema.safeParse(plan);
+    if (!parsed.success) return `fault plan: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`;
+    faults.set(firmwareId, new FaultState(parsed.data));
+    return undefined;
+  };
+  const closeAll = async () => {
+    for (const c of closers.reverse()) await c();
+    await store.flush();
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  };
+
+  try {
+    const files = new FileServer({
+      host: options.host, port: options.filePort, objectsDir: join(dataDir, 'objects'), clock, log,
+      urlKey: { accessKeyId: store.state.accessKeys[0]?.accessKeyId ?? 'lab', secret: urlSecret(store) },
+      adminToken: adminToken(store),
+      ...(tls ? { tls: { key: tls.key, cert: tls.cert } } : {}),
+      faultFor: (key) => {
+        const fw = store.state.firmware.find((f) => FileServer.objectKeyOf(f.firmwareUrl) === key || f.multiFiles.some((m) => FileServer.objectKeyOf(m.url) === key));
+        return fw ? faults.get(fw.firmwareId) : undefined;
+      },
+      setFault: applyFault,
+    });
+    const fileBase = await files.listen();
+    closers.push(() => files.close());
+
+    // The engine sends through the link, which needs the engine to exist first.
+    const linkRef: { current?: EngineLink } = {};
+    const engine = new OtaEngine({
+      store, clock, log, noticeStyle: options.noticeStyle,
+      send: (topic, payload) => linkRef.current?.send(topic, payload),
+      signUrl: (_fw, url) => files.signedUrl(url, options.urlTtlSec),
+    });
+    closers.push(() => engine.close());
+
+    const engineUsername = 'ota-lab-engine';
+    const enginePassword = randomBytes(18).toString('base64url');
+    let broker: LabBroker | undefined;
+    let mqttUrl = options.brokerUrl;
+    if (!mqttUrl) {
+      broker = await LabBroker.create({
+        host: options.host, port: options.mqttPort, log, engineUsername, enginePassword,
+        ...(tls ? { tls: { key: tls.key, cert: tls.cert } } : {}),
+        deviceSecret: (id) => engine.device(id)?.deviceSecret,
+      });
+      closers.push(() => broker?.close());
+      mqttUrl = await broker.listen();
+    }
+    const link = await EngineLink.connect(engine, {
+      url: mqttUrl, log,
+      ...(broker ? { username: engineUsername, password: enginePassword } : {}),
+      ...(tls && broker ? { ca: tls.caFile } : {}),
+    });
+    linkRef.current = link;
+    closers.push(() => link.close());
+    engine.start();
+
+    const api = new ApiServer({
+      host: options.host, port: options.apiPort, clock, log, throttle: options.throttle, actions: LAB_ACTIONS,
+      context: () => ({ store, engine, clock }),
+      onRequest: (r) => { requests.push(r); if (requests.length > 200_000) requests.splice(0, 100_000); },
+    });
+    const apiEndpoint = await api.listen();
+    closers.push(() => api.close());
+
+    const key = store.state.accessKeys[0];
+    const connection: LabConnection = {
+      kind: 'ota-lab', apiEndpoint, regionId: options.regionId, accessKeyId: key?.accessKeyId ?? '', accessKeySecret: key?.accessKeySecret ?? '',
+      productKey: options.productKey,
+      devices: store.state.devices.filter((d) => d.productKey === options.productKey).map((d) => ({ deviceName: d.deviceName, deviceSecret: d.deviceSecret })),
+      mqttUrl, fileServer: fileBase, adminToken: adminToken(store), allowInsecureHttp: !tls, pid: process.pid,
+      ...(tls ? { caFile: tls.caFile } : {}),
+    };
+    if (options.connectionFile) await writeLabConnection(options.connectionFile, connection);
+
+    let closing: Promise<void> | undefined;
+    return {
+      options, connection, store, engine, files, broker, requests,
+      setFault(firmwareId, plan) {
+        const refused = applyFault(firmwareId, plan);
+        if (refused) throw new OtaError('INVALID_FAULT', refused);
+      },
+      async putFirmwareFile(name, body) {
+        const stored = await files.putObject(name, Buffer.isBuffer(body) ? Readable.from([body]) : body);
+        return { url: files.objectUrl(stored.key), size: stored.size, md5: stored.md5, sha256: stored.sha256 };
+      },
+      close() {
+        closing ??= closeAll();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** First start: one product, N devices, one AccessKey pair. Later starts add devices if asked for more. */
+function seed(store: LabStore, o: LabOptions, clock: Clock): void {
+  const s = store.state;
+  const now = utc(clock.now());
+  if (s.accessKeys.length === 0) {
+    s.accessKeys.push({
+      accessKeyId: o.accessKeyId ?? `LTAI${randomBytes(10).toString('hex')}`,
+      accessKeySecret: o.accessKeySecret ?? randomBytes(22).toString('base64url'),
+    });
+  }
+  if (!s.products.some((p) => p.productKey === o.productKey)) s.products.push({ productKey: o.productKey, productName: 'ota-lab bench product' });
+  const have = s.devices.filter((d) => d.productKey === o.productKey).length;
+  for (let i = have + 1; i <= o.deviceCount; i++) {
+    s.devices.push({
+      productKey: o.productKey, deviceName: `${o.devicePrefix}${String(i).padStart(2, '0')}`, deviceSecret: randomBytes(16).toString('hex'),
+      iotId: randomBytes(12).toString('hex'), status: 'UNACTIVE', moduleVersions: {}, utcCreate: now,
+    });
+  }
+  // Devices are offline until the broker sees them again (a restarted lab has no connections).
+  for (const d of s.devices) if (d.status === 'ONLINE') d.status = 'OFFLINE';
+  store.changed();
+}
+
+function urlSecret(store: LabStore): string {
+  return `${store.state.accessKeys[0]?.accessKeySecret ?? 'lab'}:objects`;
+}
+
+function adminToken(store: LabStore): string {
+  return `${store.state.accessKeys[0]?.accessKeySecret ?? 'lab'}:admin`.replace(/[^A-Za-z0-9]/g, '').slice(0, 40);
+}

@@ -1,0 +1,50 @@
+// Per-API QPS limits of PROTOCOL.md §4, counted per AccessKey over a sliding one-second window.
+import type { Clock } from '../shared/clock.js';
+
+/** The platform's documented per-account QPS for each action the lab serves. */
+export const PLATFORM_QPS: Readonly<Record<string, number>> = Object.freeze({
+  CreateOTAVerifyJob: 10,
+  QueryOTAFirmware: 20,
+  CreateOTAFirmware: 10,
+  GenerateOTAUploadURL: 10,
+  ListOTAFirmware: 10,
+  QueryOTAJob: 10,
+  ListOTATaskByJob: 10,
+  ListOTAJobByFirmware: 10,
+  CancelOTATaskByJob: 5,
+  ReupgradeOTATask: 20,
+  ConfirmOTATask: 20,
+  CancelOTATaskByDevice: 10,
+  QueryDeviceDetail: 50,
+  ListOTAUnfinishedTaskByDevice: 10,
+});
+
+/** `platform` uses PLATFORM_QPS, `off` counts nothing (benchmarks), a record sets limits per action. */
+export type ThrottleSetting = 'platform' | 'off' | Readonly<Record<string, number>>;
+
+export class QpsLimiter {
+  readonly #clock: Clock;
+  readonly #limits: Readonly<Record<string, number>> | undefined;
+  readonly #hits = new Map<string, number[]>();
+
+  constructor(setting: ThrottleSetting, clock: Clock) {
+    this.#clock = clock;
+    this.#limits = setting === 'off' ? undefined : setting === 'platform' ? PLATFORM_QPS : { ...PLATFORM_QPS, ...setting };
+  }
+
+  /** Count one call; false when it is over the action's limit (and then it is not counted). */
+  admit(accessKeyId: string, action: string): boolean {
+    const limit = this.#limits?.[action];
+    if (limit === undefined) return true;
+    const key = `${accessKeyId}\n${action}`;
+    const now = this.#clock.now();
+    const recent = (this.#hits.get(key) ?? []).filter((t) => now - t < 1000);
+    if (recent.length >= limit) {
+      this.#hits.set(key, recent);
+      return false;
+    }
+    recent.push(now);
+    this.#hits.set(key, recent);
+    return true;
+  }
+}

@@ -1,0 +1,70 @@
+// The clock is injected everywhere time matters (task timeouts, backoff, progress throttling), so
+// state machines can be tested without sleeping.
+
+export interface TimerHandle {
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Run `fn` after `delayMs`; the handle cancels it. Timers never keep the process alive. */
+  setTimer(delayMs: number, fn: () => void): TimerHandle;
+}
+
+export const systemClock: Clock = Object.freeze({
+  now: () => Date.now(),
+  setTimer(delayMs: number, fn: () => void): TimerHandle {
+    const t = setTimeout(fn, Math.max(0, delayMs));
+    t.unref();
+    return { cancel: () => clearTimeout(t) };
+  },
+});
+
+interface PendingTimer {
+  atMs: number;
+  seq: number;
+  fn: () => void;
+  cancelled: boolean;
+}
+
+/** A clock that moves only when told to; timers due on `advance` fire in time order. */
+export class ManualClock implements Clock {
+  #nowMs: number;
+  #seq = 0;
+  #timers: PendingTimer[] = [];
+
+  constructor(startMs = Date.UTC(2026, 0, 1)) {
+    this.#nowMs = startMs;
+  }
+
+  now(): number {
+    return this.#nowMs;
+  }
+
+  setTimer(delayMs: number, fn: () => void): TimerHandle {
+    const timer: PendingTimer = { atMs: this.#nowMs + Math.max(0, delayMs), seq: this.#seq++, fn, cancelled: false };
+    this.#timers.push(timer);
+    return { cancel: () => { timer.cancelled = true; } };
+  }
+
+  /** Move time forward, firing each due timer at its own instant. */
+  advance(ms: number): void {
+    const end = this.#nowMs + ms;
+    for (;;) {
+      const due = this.#timers
+        .filter((t) => !t.cancelled && t.atMs <= end)
+        .sort((a, b) => a.atMs - b.atMs || a.seq - b.seq)[0];
+      if (!due) break;
+      due.cancelled = true;
+      this.#nowMs = Math.max(this.#nowMs, due.atMs);
+      due.fn();
+    }
+    this.#timers = this.#timers.filter((t) => !t.cancelled);
+    this.#nowMs = end;
+  }
+
+  pendingTimers(): number {
+    return this.#timers.filter((t) => !t.cancelled).length;
+  }
+}

@@ -1,0 +1,61 @@
+// `lab.json`: what `ota-lab start` writes and `--lab lab.json` reads in the agent and the
+// orchestrator. It holds secrets, so it is written 0600 and atomically.
+import { z } from 'zod';
+import { open, readFile, rename } from 'node:fs/promises';
+import { OtaError, errorMessage } from './errors.js';
+
+export const labConnectionSchema = z.object({
+  kind: z.literal('ota-lab'),
+  apiEndpoint: z.string().url(),
+  regionId: z.string().min(1),
+  accessKeyId: z.string().min(1),
+  accessKeySecret: z.string().min(1),
+  productKey: z.string().min(1),
+  devices: z.array(z.object({ deviceName: z.string().min(1), deviceSecret: z.string().min(1) })).min(1),
+  mqttUrl: z.string().min(1),
+  /** The CA that signed the lab's TLS certificates, when TLS is on. */
+  caFile: z.string().optional(),
+  fileServer: z.string().url(),
+  adminToken: z.string().min(1),
+  /** The lab serves firmware over plain HTTP on loopback; agents may accept that only from here. */
+  allowInsecureHttp: z.boolean(),
+  pid: z.number().int().optional(),
+});
+export type LabConnection = z.infer<typeof labConnectionSchema>;
+
+export async function writeLabConnection(file: string, conn: LabConnection): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  const handle = await open(tmp, 'w', 0o600);
+  try {
+    await handle.writeFile(`${JSON.stringify(conn, null, 2)}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, file);
+}
+
+export async function readLabConnection(file: string): Promise<LabConnection> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (cause) {
+    throw new OtaError('LAB_FILE_UNREADABLE', `cannot read the lab connection file ${file}: ${errorMessage(cause)}`, {
+      expected: 'the lab.json written by `ota-lab start`', cause,
+    });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw new OtaError('LAB_FILE_INVALID', `${file} is not JSON`, { expected: 'the lab.json written by `ota-lab start`', cause });
+  }
+  const parsed = labConnectionSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new OtaError('LAB_FILE_INVALID', `${file}: field "${issue?.path.join('.') ?? ''}" ${issue?.message ?? 'is invalid'}`, {
+      expected: 'the lab.json written by `ota-lab start`', details: { field: issue?.path.join('.') },
+    });
+  }
+  return parsed.data;
+}
