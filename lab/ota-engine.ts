@@ -41,7 +41,7 @@ export class OtaEngine {
   readonly #timers = new Map<string, TimerHandle>();
   #noticeSeq: number;
   noticeStyle: NoticeStyle;
-  /** 'task' (Task) after every task change, 'job' (Job) when a job ends: tests wait on these. */
+  /** 'task' (Task) after every task change, 'job' (Job) when a job ends, 'device' (Device) on presence: tests wait on these. */
   readonly events = new EventEmitter();
 
   constructor(deps: EngineDeps) {
@@ -119,6 +119,7 @@ export class OtaEngine {
     dev.status = status;
     if (online) dev.utcOnline = utc(this.#d.clock.now());
     this.#d.store.changed();
+    this.events.emit('device', dev);
     // Offline devices get the notice again when they reconnect.
     if (online) for (const t of this.#d.store.state.tasks) {
       if (t.productKey === id.productKey && t.deviceName === id.deviceName && (t.status === 'QUEUED' || t.status === 'NOTIFIED')) this.#pushIfOnline(t);
@@ -198,13 +199,9 @@ export class OtaEngine {
     this.#d.send(deviceTopic('firmwareGetReply', id), reply);
   }
 
-  /** CancelOTATaskByJob: cancel the job's tasks whose status is listed. Returns how many. */
-  cancelTasks(jobId: string, statuses: ReadonlySet<TaskStatus>): number {
-    let n = 0;
-    for (const t of this.tasksOf(jobId)) {
-      if (statuses.has(t.status)) { this.#finish(t, 'CANCELED', 'canceled by user'); n++; }
-    }
-    return n;
+  /** Cancel these tasks (those already final are left as they are). */
+  cancel(tasks: readonly Task[]): void {
+    for (const t of tasks) if (!FINAL_TASK_STATUSES.has(t.status)) this.#finish(t, 'CANCELED', 'canceled by user');
   }
 
   reupgrade(tasks: Task[]): void {

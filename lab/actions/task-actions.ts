@@ -40,12 +40,11 @@ export const cancelOtaTaskByJob: ActionHandler = (ctx) => {
   if (ctx.params.optBool('CancelNotifiedTask')) which.add('NOTIFIED');
   if (ctx.params.optBool('CancelInProgressTask')) which.add('IN_PROGRESS');
   if (ctx.params.optBool('CancelUnconfirmedTask')) which.add('CONFIRM');
-  ctx.params.optBool('CancelScheduledTask');
   if (which.size === 0 && !ctx.params.optBool('CancelScheduledTask')) {
     throw apiError('iot.ota.CancelOptionRequired', 'Say which tasks to cancel: at least one of CancelQueuedTask, CancelNotifiedTask, CancelInProgressTask, CancelUnconfirmedTask, CancelScheduledTask must be true.', 400);
   }
   if (job.status === 'COMPLETED' || job.status === 'CANCELED') throw apiError('iot.ota.JobHasFinished', `The job ${job.jobId} has already finished.`);
-  ctx.engine.cancelTasks(job.jobId, which);
+  ctx.engine.cancel(ctx.engine.tasksOf(job.jobId).filter((t) => which.has(t.status)));
   return {};
 };
 
@@ -84,16 +83,8 @@ export const cancelOtaTaskByDevice: ActionHandler = (ctx) => {
   const names = ctx.params.list('DeviceName', 100);
   if (names.length === 0) throw apiError('MissingParameter', 'The input parameter "DeviceName.N" that is mandatory for processing this request is not supplied.', 400);
   const jobId = ctx.params.optString('JobId');
-  const byJob = new Map<string, Set<string>>();
-  for (const t of ctx.store.state.tasks) {
-    if (t.firmwareId === fw.firmwareId && t.productKey === productKey && names.includes(t.deviceName)
-      && !FINAL_TASK_STATUSES.has(t.status) && (jobId === undefined || t.jobId === jobId)) {
-      byJob.set(t.jobId, (byJob.get(t.jobId) ?? new Set()).add(t.taskId));
-    }
-  }
-  for (const [jid, ids] of byJob) {
-    for (const t of ctx.engine.tasksOf(jid)) if (ids.has(t.taskId)) ctx.engine.cancelTasks(jid, new Set([t.status]));
-  }
+  ctx.engine.cancel(ctx.store.state.tasks.filter((t) => t.firmwareId === fw.firmwareId && t.productKey === productKey
+    && names.includes(t.deviceName) && !FINAL_TASK_STATUSES.has(t.status) && (jobId === undefined || t.jobId === jobId)));
   return {};
 };
 

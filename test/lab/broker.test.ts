@@ -1,0 +1,133 @@
+// Device authentication and topic permissions of the lab's broker (PROTOCOL.md §1).
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { signDeviceCredentials } from '../../shared/device-credentials.js';
+import { startLab, type Lab } from '../../lab/start-lab.js';
+import { addFirmware, connectDevice, createVerifyJob, deviceStatus, taskReaches, type TestDevice } from '../helpers/lab-fixtures.js';
+
+let lab: Lab;
+const open: TestDevice[] = [];
+
+/** Resolves on the client's next `close`, or its `connect` (rejecting on a refused CONNACK). */
+function once(client: MqttClient, event: 'close' | 'connect'): Promise<void> {
+  return new Promise((resolve, reject) => {
+    client.once(event, () => resolve());
+    if (event === 'connect') client.once('error', reject);
+  });
+}
+
+async function connectRaw(opts: mqtt.IClientOptions): Promise<{ code: number | undefined }> {
+  const client = mqtt.connect(lab.connection.mqttUrl, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000, ...opts });
+  try {
+    await once(client, 'connect');
+    return { code: 0 };
+  } catch (err) {
+    return { code: (err as { code?: number }).code };
+  } finally {
+    client.end(true);
+  }
+}
+
+/** The QoS the broker granted; mqtt.js 5 rejects a subscribe whose grant is 128, with the SUBACK attached. */
+async function grantedQos(d: TestDevice, topic: string): Promise<number | undefined> {
+  try {
+    return (await d.client.subscribeAsync(topic, { qos: 1 }))[0]?.qos;
+  } catch (err) {
+    return (err as { packet?: { granted?: number[] } }).packet?.granted?.[0];
+  }
+}
+
+function creds(deviceName: string, secret?: string, signMethod: 'hmacmd5' | 'hmacsha1' | 'hmacsha256' = 'hmacsha256') {
+  const s = secret ?? lab.connection.devices.find((d) => d.deviceName === deviceName)?.deviceSecret ?? '';
+  return signDeviceCredentials({ productKey: lab.connection.productKey, deviceName, deviceSecret: s, signMethod, secureMode: 3 });
+}
+
+describe('lab broker', () => {
+  beforeEach(async () => { lab = await startLab({ deviceCount: 3, throttle: 'off' }); });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((d) => d.client.endAsync(true)));
+    await lab.close();
+  });
+
+  it.each(['hmacmd5', 'hmacsha1', 'hmacsha256'] as const)('accepts a device signing with %s', async (m) => {
+    expect(await connectRaw({ ...creds('bench-01', undefined, m), keepalive: 60 })).toEqual({ code: 0 });
+  });
+
+  it('answers CONNACK 4 to a wrong secret, an unknown device or a malformed username', async () => {
+    expect(await connectRaw({ ...creds('bench-01', 'not-the-secret'), keepalive: 60 })).toEqual({ code: 4 });
+    expect(await connectRaw({ ...creds('nobody-here'), keepalive: 60 })).toEqual({ code: 4 });
+    expect(await connectRaw({ ...creds('bench-01'), username: 'bench-01', keepalive: 60 })).toEqual({ code: 4 });
+  });
+
+  it('refuses a keepalive outside 30-1200 s', async () => {
+    expect((await connectRaw({ ...creds('bench-01'), keepalive: 10 })).code).not.toBe(0);
+    expect((await connectRaw({ ...creds('bench-01'), keepalive: 1201 })).code).not.toBe(0);
+    expect(await connectRaw({ ...creds('bench-01'), keepalive: 1200 })).toEqual({ code: 0 });
+  });
+
+  it('kicks the older connection when the same device logs in again', async () => {
+    const first = await connectDevice(lab, 'bench-01');
+    const closed = once(first.client, 'close');
+    const second = await connectDevice(lab, 'bench-01');
+    open.push(first, second);
+    await closed;
+    expect(second.client.connected).toBe(true);
+    await deviceStatus(lab, 'bench-01', 'ONLINE');
+    // The older connection's close must not mark the device offline: the newer one is live.
+    await second.publish('firmwareGet', { id: 1, params: {} });
+    await second.next('/get_reply');
+    expect(lab.store.state.devices[0]?.status).toBe('ONLINE');
+  });
+
+  it("never lets device A read B's notices or report B's progress", async () => {
+    const a = await connectDevice(lab, 'bench-01');
+    const b = await connectDevice(lab, 'bench-02');
+    open.push(a, b);
+    await deviceStatus(lab, 'bench-02');
+    expect(await grantedQos(a, '/ota/device/upgrade/a1LabProd01/bench-02')).toBe(128);
+    expect(await grantedQos(a, '/ota/device/upgrade/a1LabProd01/+')).toBe(128);
+    expect(await grantedQos(a, '/ota/device/upgrade/a1LabProd01/bench-01')).toBe(1);
+    await b.publish('inform', { id: 1, params: { version: '1.0.0' } });
+    const { firmwareId } = await addFirmware(lab);
+    await createVerifyJob(lab, firmwareId, ['bench-02']);
+    await b.next('/upgrade/a1LabProd01/bench-02');
+    // A forges B's failure: the broker drops A, and B's task is untouched.
+    const dropped = once(a.client, 'close');
+    a.client.publish('/ota/device/progress/a1LabProd01/bench-02', JSON.stringify({ id: 1, params: { step: '-1', desc: 'forged' } }), { qos: 0 });
+    await dropped;
+    expect(a.messages.filter((m) => m.topic.includes('bench-02'))).toHaveLength(0);
+    await b.publish('progress', { id: 2, params: { step: '10' } });
+    await taskReaches(lab, 'bench-02', 'IN_PROGRESS');
+    await b.publish('inform', { id: 3, params: { version: '2.0.0' } });
+    await taskReaches(lab, 'bench-02', 'SUCCEEDED');
+  });
+
+  it('drops a device that publishes on a downlink topic or over 256 KiB, and no one else is affected', async () => {
+    const a = await connectDevice(lab, 'bench-01');
+    const b = await connectDevice(lab, 'bench-02');
+    open.push(a, b);
+    let dropped = once(a.client, 'close');
+    a.client.publish('/ota/device/upgrade/a1LabProd01/bench-01', '{}', { qos: 0 });
+    await dropped;
+    const a2 = await connectDevice(lab, 'bench-01');
+    open.push(a2);
+    dropped = once(a2.client, 'close');
+    a2.client.publish('/ota/device/inform/a1LabProd01/bench-01', Buffer.alloc(300 * 1024, 0x20), { qos: 0 });
+    await dropped;
+    await b.publish('firmwareGet', { id: 1, params: {} });
+    expect(await b.next('/get_reply')).toMatchObject({ id: 1, code: 200 });
+  });
+
+  it('ignores garbage on a device\'s own topics and stays up', async () => {
+    const a = await connectDevice(lab, 'bench-01');
+    open.push(a);
+    await a.publish('inform', 'not json at all');
+    await a.publish('progress', { id: 'x', params: { step: 'ten' } });
+    await a.publish('inform', { id: 1, params: { version: 42 } });
+    await a.publish('firmwareGet', '[]');
+    await a.publish('firmwareGet', { id: 2, params: {} });
+    expect(await a.next('/get_reply')).toMatchObject({ id: 2 });
+    expect(a.client.connected).toBe(true);
+    expect(lab.store.state.devices[0]?.moduleVersions).toEqual({});
+  });
+});
