@@ -1,0 +1,64 @@
+// `ota-lab start`: run the lab until SIGINT/SIGTERM, print where everything is, write lab.json.
+import { resolve } from 'node:path';
+import { createLogger } from '../../shared/logger.js';
+import { startLab, type Lab } from '../start-lab.js';
+import type { LabOptionsInput } from '../lab-options.js';
+
+export interface StartArgs {
+  devices: number;
+  productKey: string;
+  stateDir?: string;
+  broker?: string;
+  tls: boolean;
+  connectionFile: string;
+  throttle: string;
+  apiPort: number;
+  mqttPort: number;
+  filePort: number;
+  logLevel: string;
+  signMethodSpelling?: string;
+  idType?: string;
+}
+
+export function startOptionsFrom(a: StartArgs): LabOptionsInput {
+  const spelling = a.signMethodSpelling;
+  return {
+    deviceCount: a.devices, productKey: a.productKey, tls: a.tls, connectionFile: resolve(a.connectionFile),
+    throttle: a.throttle === 'off' ? 'off' : 'platform', apiPort: a.apiPort, mqttPort: a.mqttPort, filePort: a.filePort,
+    ...(a.stateDir ? { stateDir: resolve(a.stateDir) } : {}),
+    ...(a.broker ? { brokerUrl: a.broker } : {}),
+    noticeStyle: {
+      ...(spelling === 'Md5' || spelling === 'MD5' || spelling === 'md5' ? { md5Spelling: spelling } : {}),
+      ...(spelling === 'SHA256' || spelling === 'Sha256' || spelling === 'sha256' ? { sha256Spelling: spelling } : {}),
+      ...(a.idType === 'string' || a.idType === 'number' ? { idType: a.idType } : {}),
+    },
+  };
+}
+
+export function describeLab(lab: Lab, connectionFile: string): string {
+  const c = lab.connection;
+  return [
+    'ota-lab is running',
+    `  OpenAPI     ${c.apiEndpoint}  (AccessKeyId ${c.accessKeyId}; the secret is in the connection file)`,
+    `  MQTT        ${c.mqttUrl}${lab.broker ? '' : '  (external broker)'}  product ${c.productKey}, ${c.devices.length} devices: ${c.devices.map((d) => d.deviceName).join(', ')}`,
+    `  Firmware    ${c.fileServer}`,
+    ...(c.caFile ? [`  CA          ${c.caFile}`] : []),
+    `  Connection  ${connectionFile}  (use --lab ${connectionFile} with ota-agent and ota-verify)`,
+    'Press Ctrl-C to stop.',
+  ].join('\n');
+}
+
+export async function runStart(a: StartArgs): Promise<number> {
+  const options = startOptionsFrom(a);
+  const log = createLogger({ name: 'ota-lab', level: a.logLevel });
+  const lab = await startLab(options, { log });
+  process.stdout.write(`${describeLab(lab, options.connectionFile ?? '')}\n`);
+  await new Promise<void>((done) => {
+    const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); done(); };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await lab.close();
+  process.stdout.write('ota-lab stopped\n');
+  return 0;
+}

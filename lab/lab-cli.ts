@@ -1,0 +1,78 @@
+// The `ota-lab` command line: argument parsing only; each command lives in commands/.
+import yargs from 'yargs';
+import { EXIT_USAGE, runCli, UsageError } from '../shared/cli-support.js';
+import { isOtaError } from '../shared/errors.js';
+import { LAB_DEFAULTS } from './lab-options.js';
+
+function exitCodeOf(err: unknown): number {
+  if (isOtaError(err, 'TRANSPORT_ERROR')) return 3;
+  if (isOtaError(err)) return EXIT_USAGE;
+  return 1;
+}
+
+export async function runLabCli(argv: string[]): Promise<void> {
+  await runCli('ota-lab', async () => {
+    let code = 0;
+    await yargs(argv)
+      .scriptName('ota-lab')
+      .usage('$0 <command>\n\nAn offline stand-in for Alibaba Cloud IoT Platform\'s OTA service: signed OpenAPI, MQTT broker with device auth, OTA job engine, firmware server with fault injection.')
+      .command('start', 'run the lab until Ctrl-C and write its connection file', (y) => y
+        .option('devices', { type: 'number', default: LAB_DEFAULTS.deviceCount, describe: 'test devices to create (bench-01, bench-02, …)' })
+        .option('product-key', { type: 'string', default: LAB_DEFAULTS.productKey })
+        .option('state-dir', { type: 'string', describe: 'keep products, devices, firmware, jobs and tasks here across restarts' })
+        .option('broker', { type: 'string', describe: 'use an external MQTT broker (e.g. mosquitto) instead of the embedded one' })
+        .option('tls', { type: 'boolean', default: false, describe: 'MQTT over TLS and firmware over HTTPS, with a generated CA' })
+        .option('connection-file', { type: 'string', default: 'lab.json', describe: 'where to write the connection file' })
+        .option('throttle', { choices: ['platform', 'off'], default: 'platform', describe: 'per-API QPS limits as on the platform, or none' })
+        .option('api-port', { type: 'number', default: 0 })
+        .option('mqtt-port', { type: 'number', default: 0 })
+        .option('file-port', { type: 'number', default: 0 })
+        .option('sign-method-spelling', { choices: ['Md5', 'MD5', 'md5', 'SHA256', 'Sha256', 'sha256'], describe: 'how notices spell signMethod' })
+        .option('id-type', { choices: ['number', 'string'], describe: 'the type of the notice id' })
+        .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], default: 'info' })
+        .example('$0 start --devices 3', 'a lab with bench-01..bench-03; writes ./lab.json')
+        .example('$0 start --state-dir .lab --broker mqtt://127.0.0.1:1883', 'persistent state, over a running mosquitto'),
+      async (a) => {
+        const { runStart } = await import('./commands/start-command.js');
+        code = await runStart({ ...a, productKey: a['product-key'], stateDir: a['state-dir'], connectionFile: a['connection-file'], apiPort: a['api-port'], mqttPort: a['mqtt-port'], filePort: a['file-port'], logLevel: a['log-level'], signMethodSpelling: a['sign-method-spelling'], idType: a['id-type'] });
+      })
+      .command('firmware add <file>', 'upload a firmware file to the running lab and register it; prints the FirmwareId', (y) => y
+        .positional('file', { type: 'string', demandOption: true })
+        .option('version', { type: 'string', demandOption: true, describe: 'the destination version the firmware installs' })
+        .option('sign-method', { choices: ['MD5', 'SHA256'] as const, default: 'SHA256' as const })
+        .option('module', { type: 'string', describe: 'module name (default module when left out)' })
+        .option('name', { type: 'string', describe: 'firmware name (unique, 1-40 characters)' })
+        .option('src-version', { type: 'string', describe: 'makes it a delta package from this version' })
+        .option('verify', { type: 'boolean', default: true, describe: 'needs a verify job before batch upgrades (--no-verify: not)' })
+        .option('lab', { type: 'string', default: 'lab.json', describe: 'the connection file of the running lab' })
+        .option('json', { type: 'boolean', default: false })
+        .example('$0 firmware add build/fw-2.0.0.bin --version 2.0.0', 'prints the FirmwareId'),
+      async (a) => {
+        const { runFirmwareAdd } = await import('./commands/firmware-command.js');
+        code = await runFirmwareAdd({ file: a.file, version: a.version, signMethod: a['sign-method'], module: a.module, name: a.name, srcVersion: a['src-version'], verify: a.verify, lab: a.lab, json: a.json });
+      })
+      .command('fault <firmware-id>', 'inject faults into the download of one firmware', (y) => y
+        .positional('firmware-id', { type: 'string', demandOption: true })
+        .option('close-after-bytes', { type: 'number', describe: 'cut the connection after N bytes' })
+        .option('close-times', { type: 'number', describe: '… only the first K times' })
+        .option('bytes-per-sec', { type: 'number', describe: 'limit bandwidth' })
+        .option('flip-byte-at', { type: 'number', describe: 'corrupt the byte at this offset' })
+        .option('error-status', { type: 'number', describe: 'answer this HTTP status (404, 500, …)' })
+        .option('error-times', { type: 'number', describe: '… only the first K times' })
+        .option('extra-bytes', { type: 'number', describe: 'send more bytes than the firmware has' })
+        .option('clear', { type: 'boolean', default: false })
+        .option('lab', { type: 'string', default: 'lab.json' })
+        .example('$0 fault fw000004 --close-after-bytes 1000000 --close-times 1', 'drop the first download at 1 MB'),
+      async (a) => {
+        const { runFault } = await import('./commands/fault-command.js');
+        code = await runFault({ firmwareId: a['firmware-id'], lab: a.lab, clear: a.clear, closeAfterBytes: a['close-after-bytes'], closeTimes: a['close-times'], bytesPerSec: a['bytes-per-sec'], flipByteAt: a['flip-byte-at'], errorStatus: a['error-status'], errorTimes: a['error-times'], extraBytes: a['extra-bytes'] });
+      })
+      .demandCommand(1, 'say which command: start, firmware add, fault')
+      .strict()
+      .fail((msg, err) => { throw err ?? new UsageError(`${msg} (see ota-lab --help)`); })
+      .help()
+      .version(false)
+      .parseAsync();
+    return code;
+  }, exitCodeOf);
+}

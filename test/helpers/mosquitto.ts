@@ -1,0 +1,55 @@
+// Debian's mosquitto on a free loopback port, for the external-broker tests. Fails (never skips)
+// when mosquitto cannot be started: .ci/run installs it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+
+export interface Mosquitto {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as { port: number };
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+function binary(): string {
+  for (const p of ['/usr/sbin/mosquitto', '/usr/bin/mosquitto']) if (existsSync(p)) return p;
+  return 'mosquitto';
+}
+
+export async function startMosquitto(): Promise<Mosquitto> {
+  const dir = await mkdtemp(join(tmpdir(), 'mosq-'));
+  const port = await freePort();
+  const conf = join(dir, 'mosquitto.conf');
+  await writeFile(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', 'log_type information', ''].join('\n'));
+  const child: ChildProcess = spawn(binary(), ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  await new Promise<void>((resolve, reject) => {
+    child.once('error', (err) => reject(new Error(`mosquitto could not be started (${err.message}); install it with apt-get install mosquitto`)));
+    child.once('exit', (code) => reject(new Error(`mosquitto exited with ${code} before it was ready:\n${log}`)));
+    child.stderr?.on('data', (c: Buffer) => {
+      log += c.toString();
+      if (/running/.test(log)) resolve();
+    });
+  });
+  child.removeAllListeners('exit');
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

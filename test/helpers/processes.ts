@@ -1,0 +1,62 @@
+// Spawning the built CLIs as a user would, and waiting on their output (never on sleeps).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = {
+  lab: join(ROOT, 'dist', 'lab', 'cli.js'),
+  agent: join(ROOT, 'dist', 'agent', 'cli.js'),
+  verify: join(ROOT, 'dist', 'orchestrator', 'cli.js'),
+} as const;
+
+export interface Spawned {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves when stdout+stderr so far match `re`. */
+  waitFor(re: RegExp): Promise<string>;
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function spawnCli(bin: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Spawned {
+  const child = spawn(process.execPath, [bin, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const waiters: { re: RegExp; resolve: (s: string) => void }[] = [];
+  const check = () => {
+    for (const w of [...waiters]) {
+      const m = w.re.exec(out + err);
+      if (m) { waiters.splice(waiters.indexOf(w), 1); w.resolve(m[0]); }
+    }
+  };
+  child.stdout?.on('data', (c: Buffer) => { out += c.toString(); check(); });
+  child.stderr?.on('data', (c: Buffer) => { err += c.toString(); check(); });
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    waitFor(re) {
+      const m = re.exec(out + err);
+      if (m) return Promise.resolve(m[0]);
+      return new Promise((resolve, reject) => {
+        waiters.push({ re, resolve });
+        void exited.then((code) => reject(new Error(`process exited (${code}) before ${re}:\n${out}\n${err}`)));
+      });
+    },
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Run to completion. */
+export async function runCliToEnd(bin: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = spawnCli(bin, args, opts);
+  const code = await p.exited;
+  return { code, stdout: p.stdout(), stderr: p.stderr() };
+}
