@@ -1,0 +1,58 @@
+// Helpers the benchmarks share: child processes, memory readings, medians.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import type { LabConnection } from '../shared/lab-connection.js';
+
+export const DIST = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface BenchRow {
+  suite: string;
+  metric: string;
+  value: number;
+  unit: string;
+  target?: string;
+  /** true met, false missed, undefined no target. */
+  met?: boolean;
+  note?: string;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+export function spread(xs: number[]): string {
+  return `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`;
+}
+
+/** VmRSS and VmHWM (peak) of a process, in MiB, from /proc. */
+export async function memoryMiB(pid: number): Promise<{ rss: number; peak: number }> {
+  const text = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(text)?.[1] ?? 0);
+  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+}
+
+export async function startLabProcess(options: Record<string, unknown>): Promise<{ conn: LabConnection; child: ChildProcess; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [join(DIST, 'bench', 'lab-process.js'), JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const conn = await new Promise<LabConnection>((resolve, reject) => {
+    let buf = '';
+    child.stdout?.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)) as LabConnection);
+    });
+    child.once('exit', (code) => reject(new Error(`lab process exited with ${code}`)));
+  });
+  return {
+    conn, child,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const done = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await done;
+    },
+  };
+}
