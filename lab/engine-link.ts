@@ -47,7 +47,12 @@ export class EngineLink {
   }
 
   send(topic: string, payload: Record<string, unknown>): void {
-    this.#client.publish(topic, JSON.stringify(payload), { qos: 1 });
+    this.sendRaw(topic, JSON.stringify(payload));
+  }
+
+  /** Any bytes to any topic, as the platform side may: for malformed-notice tests. */
+  sendRaw(topic: string, payload: string | Buffer): void {
+    this.#client.publish(topic, payload, { qos: 1 });
   }
 
   close(): Promise<void> {

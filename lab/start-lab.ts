@@ -43,6 +43,8 @@ export interface Lab {
   /** Every API request, for tests and benchmarks that count calls. */
   readonly requests: ApiRequestRecord[];
   setFault(firmwareId: string, plan: FaultPlan | undefined): void;
+  /** Publish raw bytes from the platform side (malformed notices, fuzzing). */
+  sendRaw(topic: string, payload: string | Buffer): void;
   /** Store a firmware file in the lab's object store and return its (unsigned) URL and digests. */
   putFirmwareFile(name: string, body: Buffer | NodeJS.ReadableStream): Promise<{ url: string; size: number; md5: string; sha256: string }>;
   close(): Promise<void>;
@@ -146,6 +148,9 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
       setFault(firmwareId, plan) {
         const refused = applyFault(firmwareId, plan);
         if (refused) throw new OtaError('INVALID_FAULT', refused);
+      },
+      sendRaw(topic, payload) {
+        link.sendRaw(topic, payload);
       },
       async putFirmwareFile(name, body) {
         const stored = await files.putObject(name, Buffer.isBuffer(body) ? Readable.from([body]) : body);

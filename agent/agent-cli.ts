@@ -1,0 +1,69 @@
+// The `ota-agent` command line: `run` (the bench agent) and `check` (validate, connect, report the
+// version, exit). Argument parsing only; the agent itself is startAgent.
+import yargs from 'yargs';
+import { EXIT_USAGE, runCli, UsageError } from '../shared/cli-support.js';
+import { isOtaError } from '../shared/errors.js';
+import type { AgentConfigInput } from './agent-config.js';
+
+function exitCodeOf(err: unknown): number {
+  if (isOtaError(err, 'INVALID_CONFIG') || isOtaError(err, 'LAB_FILE_UNREADABLE') || isOtaError(err, 'LAB_FILE_INVALID')) return EXIT_USAGE;
+  if (isOtaError(err)) return 3;
+  return 1;
+}
+
+interface CommonArgs {
+  config?: string;
+  lab?: string;
+  device?: string;
+  'work-dir'?: string;
+  'install-command'?: string;
+  'simulate-install'?: boolean;
+  'public-key'?: string;
+  'ca-file'?: string;
+  'log-level'?: string;
+}
+
+function sourcesOf(a: CommonArgs) {
+  if (!a.config && !a.lab) throw new UsageError('say where the configuration is: --config bench.json, or --lab lab.json --device NAME');
+  if (a.lab && !a.device) throw new UsageError('--lab needs --device NAME (one of the lab\'s devices)');
+  const overrides: Partial<AgentConfigInput> = {
+    workDir: a['work-dir'], installCommand: a['install-command'], simulateInstall: a['simulate-install'],
+    publicKeyFile: a['public-key'], caFile: a['ca-file'], logLevel: a['log-level'] as AgentConfigInput['logLevel'],
+  };
+  return { ...(a.config ? { configFile: a.config } : { labFile: a.lab, device: a.device }), overrides };
+}
+
+export async function runAgentCli(argv: string[]): Promise<void> {
+  await runCli('ota-agent', async () => {
+    let code = 0;
+    await yargs(argv)
+      .scriptName('ota-agent')
+      .usage('$0 <command>\n\nThe bench agent: the device under test as far as Alibaba Cloud IoT Platform is concerned.\nThe device secret comes from OTA_DEVICE_SECRET or deviceSecretFile, never from the command line.')
+      .option('config', { type: 'string', describe: 'the bench\'s JSON config file' })
+      .option('lab', { type: 'string', describe: 'a lab connection file (ota-lab start) instead of a config' })
+      .option('device', { type: 'string', describe: 'with --lab: which lab device to be' })
+      .option('work-dir', { type: 'string', describe: 'where downloads and the upgrade state live' })
+      .option('install-command', { type: 'string', describe: 'shell command that installs the firmware' })
+      .option('simulate-install', { type: 'boolean', describe: 'keep the firmware in the work dir and take its version (lab, demo)' })
+      .option('public-key', { type: 'string', describe: 'PEM key whose detached signature each firmware must carry' })
+      .option('ca-file', { type: 'string', describe: 'CA for the MQTT endpoint (the platform\'s 8883 root, or the lab\'s)' })
+      .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'] })
+      .command('run', 'run the agent until SIGTERM/SIGINT', () => undefined, async (a) => {
+        const { runAgent } = await import('./commands/run-command.js');
+        code = await runAgent(sourcesOf(a));
+      })
+      .command('check', 'validate the config, connect, report the version, exit', () => undefined, async (a) => {
+        const { checkAgent } = await import('./commands/run-command.js');
+        code = await checkAgent(sourcesOf(a));
+      })
+      .example('$0 run --config /etc/ota-agent/bench.json', 'on a real bench (secret in OTA_DEVICE_SECRET)')
+      .example('$0 run --lab lab.json --device bench-01', 'as a lab device, simulated install')
+      .demandCommand(1, 'say which command: run or check')
+      .strict()
+      .fail((msg, err) => { throw err ?? new UsageError(`${msg} (see ota-agent --help)`); })
+      .help()
+      .version(false)
+      .parseAsync();
+    return code;
+  }, exitCodeOf);
+}

@@ -1,0 +1,140 @@
+// The agent's configuration: a JSON file, overridden by flags and environment, validated once. The
+// device secret comes from OTA_DEVICE_SECRET or a file, never from the command line.
+import { readFile } from 'node:fs/promises';
+import { resolve, dirname } from 'node:path';
+import { z } from 'zod';
+import { DEVICE_SIGN_METHODS } from '../shared/device-credentials.js';
+import { OtaError, errorMessage } from '../shared/errors.js';
+import { readLabConnection } from '../shared/lab-connection.js';
+
+const moduleSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, '1-64 letters, digits, "_" or "-"').default('default'),
+  /** The version the device runs now (ignored when versionCommand is set). */
+  version: z.string().min(1).max(64).optional(),
+  /** A shell command that prints the module's current version. */
+  versionCommand: z.string().min(1).optional(),
+}).refine((m) => m.version !== undefined || m.versionCommand !== undefined, 'needs "version" or "versionCommand"');
+
+export const agentConfigSchema = z.object({
+  productKey: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a product key'),
+  deviceName: z.string().regex(/^[A-Za-z0-9_.:@-]{1,64}$/, 'a device name'),
+  deviceSecret: z.string().min(1, 'a device secret from OTA_DEVICE_SECRET or deviceSecretFile'),
+  /** Full MQTT URL (the lab's), or the parts below. */
+  mqttUrl: z.string().regex(/^mqtts?:\/\//, 'an mqtt:// or mqtts:// URL').optional(),
+  region: z.string().regex(/^[a-z0-9-]+$/).optional(),
+  instanceId: z.string().regex(/^[A-Za-z0-9_-]+$/).optional(),
+  mqttHost: z.string().min(1).optional(),
+  mqttPort: z.number().int().min(1).max(65535).optional(),
+  tls: z.boolean().default(true),
+  caFile: z.string().optional(),
+  signMethod: z.enum(DEVICE_SIGN_METHODS).default('hmacsha256'),
+  keepaliveSec: z.number().int().min(30).max(1200).default(120),
+  modules: z.array(moduleSchema).min(1).default([{ name: 'default', version: '0.0.0' }]),
+  installCommand: z.string().min(1).optional(),
+  simulateInstall: z.boolean().default(false),
+  installTimeoutSec: z.number().int().positive().default(600),
+  workDir: z.string().min(1).default('./ota-work'),
+  downloadRetries: z.number().int().min(0).max(100).default(5),
+  downloadTimeoutMs: z.number().int().positive().default(30_000),
+  backoffBaseMs: z.number().int().positive().default(500),
+  backoffMaxMs: z.number().int().positive().default(30_000),
+  reconnectBaseMs: z.number().int().positive().default(1000),
+  reconnectMaxMs: z.number().int().positive().default(60_000),
+  /** PEM public key (RSA or EC P-256) whose detached signature each firmware must carry. */
+  publicKeyFile: z.string().optional(),
+  /** The extData key holding the base64 signature. */
+  signatureKey: z.string().min(1).default('signature'),
+  allowInsecureHttp: z.boolean().default(false),
+  progressMinStep: z.number().int().min(1).max(100).default(5),
+  progressMinIntervalMs: z.number().int().min(0).default(1000),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
+}).strict().refine((c) => c.installCommand !== undefined || c.simulateInstall, { message: 'needs "installCommand" (or simulateInstall for the lab)', path: ['installCommand'] });
+
+export type AgentConfig = Readonly<z.output<typeof agentConfigSchema>>;
+export type AgentConfigInput = z.input<typeof agentConfigSchema>;
+
+export function parseAgentConfig(input: unknown, source: string): AgentConfig {
+  const parsed = agentConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.join('.') ?? '';
+    throw new OtaError('INVALID_CONFIG', `${source}: field "${field || '(root)'}" ${issue?.message ?? 'is invalid'}`, {
+      expected: issue?.message, details: { field },
+    });
+  }
+  return Object.freeze(parsed.data);
+}
+
+/** The broker URL: explicit, or from the instance id or region as the platform names endpoints. */
+export function mqttUrlOf(c: AgentConfig): string {
+  if (c.mqttUrl) return c.mqttUrl;
+  const host = c.mqttHost ?? (c.instanceId ? `${c.instanceId}.mqtt.iothub.aliyuncs.com` : c.region ? `${c.productKey}.iot-as-mqtt.${c.region}.aliyuncs.com` : undefined);
+  if (!host) throw new OtaError('INVALID_CONFIG', 'no MQTT endpoint: set mqttUrl, mqttHost, instanceId or region', { expected: 'one of mqttUrl, mqttHost, instanceId, region', details: { field: 'mqttHost' } });
+  return `${c.tls ? 'mqtts' : 'mqtt'}://${host}:${c.mqttPort ?? (c.tls ? 8883 : 1883)}`;
+}
+
+export interface ConfigSources {
+  configFile?: string;
+  labFile?: string;
+  device?: string;
+  /** Flags that override the file. */
+  overrides?: Partial<AgentConfigInput>;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Resolve the configuration once: file (or lab connection), then flags, then the secret. */
+export async function loadAgentConfig(s: ConfigSources): Promise<AgentConfig> {
+  const env = s.env ?? process.env;
+  let base: Record<string, unknown> = {};
+  let source = 'flags';
+  if (s.configFile) {
+    source = s.configFile;
+    let text: string;
+    try {
+      text = await readFile(s.configFile, 'utf8');
+    } catch (cause) {
+      throw new OtaError('INVALID_CONFIG', `cannot read config file ${s.configFile}: ${errorMessage(cause)}`, { cause, expected: 'a readable JSON file' });
+    }
+    try {
+      base = JSON.parse(text) as Record<string, unknown>;
+    } catch (cause) {
+      throw new OtaError('INVALID_CONFIG', `config file ${s.configFile} is not JSON: ${errorMessage(cause)}`, { cause, expected: 'a JSON object' });
+    }
+    if (!base || typeof base !== 'object' || Array.isArray(base)) throw new OtaError('INVALID_CONFIG', `config file ${s.configFile} is not a JSON object`, { expected: 'a JSON object' });
+    // Relative paths in the file are relative to the file.
+    for (const k of ['workDir', 'caFile', 'publicKeyFile', 'deviceSecretFile']) {
+      if (typeof base[k] === 'string') base[k] = resolve(dirname(s.configFile), base[k]);
+    }
+  } else if (s.labFile) {
+    source = s.labFile;
+    const lab = await readLabConnection(s.labFile);
+    const name = s.device ?? '';
+    const dev = lab.devices.find((d) => d.deviceName === name);
+    if (!dev) {
+      throw new OtaError('INVALID_CONFIG', `device ${JSON.stringify(name)} is not in ${s.labFile}`, { expected: `one of ${lab.devices.map((d) => d.deviceName).join(', ')}`, details: { field: 'device' } });
+    }
+    base = {
+      productKey: lab.productKey, deviceName: dev.deviceName, deviceSecret: dev.deviceSecret, mqttUrl: lab.mqttUrl,
+      tls: lab.mqttUrl.startsWith('mqtts'), ...(lab.caFile ? { caFile: lab.caFile } : {}),
+      // The lab serves firmware over plain HTTP on loopback only.
+      allowInsecureHttp: lab.allowInsecureHttp, simulateInstall: true, workDir: `./ota-work/${dev.deviceName}`,
+    };
+  }
+  const merged: Record<string, unknown> = { ...base, ...dropUndefined(s.overrides ?? {}) };
+  const secretFile = merged.deviceSecretFile;
+  delete merged.deviceSecretFile;
+  if (typeof secretFile === 'string' && merged.deviceSecret === undefined) {
+    try {
+      merged.deviceSecret = (await readFile(secretFile, 'utf8')).trim();
+    } catch (cause) {
+      throw new OtaError('INVALID_CONFIG', `cannot read deviceSecretFile ${secretFile}: ${errorMessage(cause)}`, { cause, details: { field: 'deviceSecretFile' } });
+    }
+  }
+  if (env.OTA_DEVICE_SECRET) merged.deviceSecret = env.OTA_DEVICE_SECRET;
+  merged.deviceSecret ??= '';
+  return parseAgentConfig(merged, source);
+}
+
+function dropUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

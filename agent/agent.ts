@@ -1,0 +1,193 @@
+// `startAgent`: the bench agent. It announces each module's version at every connect, asks for a
+// pending upgrade, takes notices, and runs one upgrade flow per module. A repeat of the running
+// notice is ignored; a newer version for the same module replaces the running upgrade.
+import { EventEmitter } from 'node:events';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { systemClock, type Clock } from '../shared/clock.js';
+import { OtaError, errorMessage, isOtaError } from '../shared/errors.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { deviceTopic, parseDeviceTopic } from '../shared/topics.js';
+import { mqttUrlOf, type AgentConfig } from './agent-config.js';
+import { MqttChannel, type Channel } from './channel.js';
+import { createHttpFetcher, type Fetcher } from './fetcher.js';
+import { readVersion } from './install-hook.js';
+import { takeNotice } from './notice-intake.js';
+import { ProgressReporter } from './progress-reporter.js';
+import { failureStep, runFlow } from './upgrade-flow.js';
+import { AgentStore, type UpgradeRecord } from './upgrade-state.js';
+
+export interface AgentDeps {
+  clock?: Clock;
+  log?: Logger;
+  channel?: Channel;
+  fetcher?: Fetcher;
+}
+
+export interface Agent {
+  /** 'done' (record), 'failed' (record, step), 'refused' (module, reason), 'garbage' (reason). */
+  readonly events: EventEmitter;
+  readonly store: AgentStore;
+  close(): Promise<void>;
+}
+
+interface Running {
+  rec: UpgradeRecord;
+  abort: AbortController;
+  finished: Promise<void>;
+}
+
+export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Promise<Agent> {
+  const clock = deps.clock ?? systemClock;
+  const log = deps.log ?? createLogger({ name: 'ota-agent', level: config.logLevel, secrets: [config.deviceSecret] });
+  const id = { productKey: config.productKey, deviceName: config.deviceName };
+  const store = await AgentStore.open(config.workDir);
+  await store.sweep();
+  const publicKey: KeyObject | undefined = config.publicKeyFile ? await loadKey(config.publicKeyFile) : undefined;
+  const fetcher = deps.fetcher ?? createHttpFetcher({ allowInsecureHttp: config.allowInsecureHttp, ...(config.caFile ? { ca: await readFile(config.caFile) } : {}) });
+  const channel = deps.channel ?? await MqttChannel.start({
+    ...id, url: mqttUrlOf(config), deviceSecret: config.deviceSecret, signMethod: config.signMethod, keepaliveSec: config.keepaliveSec,
+    reconnectBaseMs: config.reconnectBaseMs, reconnectMaxMs: config.reconnectMaxMs, clock, log, ...(config.caFile ? { caFile: config.caFile } : {}),
+  });
+  const events = new EventEmitter();
+  const running = new Map<string, Running>();
+  let msgId = 0;
+  let closing: Promise<void> | undefined;
+
+  const publish = (kind: 'inform' | 'progress' | 'firmwareGet', body: Record<string, unknown>) =>
+    channel.publish(deviceTopic(kind, id), { id: String(++msgId), ...body }, 1).catch((err: unknown) => log.warn({ err: errorMessage(err), kind }, 'publish failed'));
+  const moduleParam = (module: string) => (module === 'default' ? {} : { module });
+  const inform = (module: string, version: string) => publish('inform', { params: { version, ...moduleParam(module) } });
+  const progress = (module: string, step: number, desc: string) => publish('progress', { params: { step: String(step), desc: desc.slice(0, 120), ...moduleParam(module) } });
+
+  const currentVersion = async (module: string): Promise<string> => {
+    const m = config.modules.find((x) => x.name === module);
+    if (m?.versionCommand) return readVersion(m.versionCommand);
+    return store.state.versions[module] ?? m?.version ?? '0.0.0';
+  };
+
+  const announce = async () => {
+    for (const m of config.modules) {
+      try {
+        await inform(m.name, await currentVersion(m.name));
+      } catch (err) {
+        log.error({ module: m.name, err: errorMessage(err) }, 'cannot read the module version; not announced');
+        continue;
+      }
+      // A notice missed while offline is not lost: ask for it.
+      await publish('firmwareGet', { version: '1.0', params: moduleParam(m.name), method: 'thing.ota.firmware.get' });
+    }
+  };
+
+  const start = (rec: UpgradeRecord) => {
+    const abort = new AbortController();
+    const reporter = new ProgressReporter((step, desc) => void progress(rec.module, step, desc), clock, config.progressMinStep, config.progressMinIntervalMs);
+    const entry: Running = { rec, abort, finished: Promise.resolve() };
+    entry.finished = (async () => {
+      try {
+        await runFlow({ rec, config, store, fetcher, clock, log, publicKey, signal: abort.signal, progress: reporter, inform, currentVersion });
+        log.info({ module: rec.module, version: rec.version }, 'upgrade done');
+        events.emit('done', rec);
+      } catch (err) {
+        if (isOtaError(err, 'CANCELLED') && abort.signal.aborted) return;
+        const step = failureStep(err);
+        rec.state = 'failed';
+        rec.failure = errorMessage(err);
+        await store.save();
+        log.warn({ module: rec.module, version: rec.version, step, err: rec.failure }, 'upgrade failed');
+        await progress(rec.module, step, rec.failure);
+        events.emit('failed', rec, step);
+      } finally {
+        if (running.get(rec.module) === entry) running.delete(rec.module);
+        await store.sweep().catch(() => undefined);
+      }
+    })();
+    running.set(rec.module, entry);
+  };
+
+  const onNotice = async (payload: Buffer) => {
+    const intake = takeNotice(payload, { allowInsecureHttp: config.allowInsecureHttp, modules: config.modules.map((m) => m.name) });
+    if (intake.kind === 'empty') {
+      log.debug('no pending upgrade');
+      return;
+    }
+    if (intake.kind === 'garbage') {
+      log.warn({ reason: intake.reason }, 'notice dropped');
+      events.emit('garbage', intake.reason);
+      return;
+    }
+    if (intake.kind === 'refused') {
+      log.warn({ module: intake.module, reason: intake.reason }, 'notice refused');
+      events.emit('refused', intake.module, intake.reason);
+      await progress(intake.module, -1, intake.reason);
+      return;
+    }
+    const plan = intake.plan;
+    const current = running.get(plan.module);
+    if (current && current.rec.version === plan.version) {
+      log.debug({ module: plan.module, version: plan.version }, 'repeat of the running notice ignored');
+      return;
+    }
+    if (!current && (await currentVersion(plan.module).catch(() => '')) === plan.version) {
+      // Already there (e.g. installed before a restart): say so, the platform then closes the task.
+      await inform(plan.module, plan.version);
+      return;
+    }
+    if (current) {
+      log.info({ module: plan.module, from: current.rec.version, to: plan.version }, 'a newer notice replaces the running upgrade');
+      current.abort.abort();
+      await current.finished;
+    }
+    const rec: UpgradeRecord = {
+      ...plan, state: 'downloading', startedAtMs: clock.now(),
+      files: plan.files.map((f, i) => ({ ...f, partPath: store.partPath(plan.module, plan.version, i) })),
+    };
+    store.state.upgrades[plan.module] = rec;
+    await store.save();
+    log.info({ module: rec.module, version: rec.version, size: rec.size, files: rec.files.length }, 'upgrade accepted');
+    start(rec);
+  };
+
+  let queue: Promise<void> = Promise.resolve();
+  channel.onMessage((topic, payload) => {
+    const t = parseDeviceTopic(topic);
+    if (!t || t.productKey !== id.productKey || t.deviceName !== id.deviceName) return;
+    if (t.kind !== 'upgrade' && t.kind !== 'firmwareGetReply') return;
+    // Notices are taken one at a time, in order.
+    queue = queue.then(() => onNotice(payload)).catch((err: unknown) => log.error({ err: errorMessage(err) }, 'notice handling failed'));
+  });
+  channel.onConnect(() => { void announce(); });
+
+  // Resume what a previous run left unfinished, at the step it was in.
+  for (const rec of Object.values(store.state.upgrades)) {
+    if (rec.state !== 'done' && rec.state !== 'failed') {
+      log.info({ module: rec.module, version: rec.version, state: rec.state }, 'resuming upgrade');
+      start(rec);
+    }
+  }
+
+  return {
+    events, store,
+    close() {
+      closing ??= (async () => {
+        for (const r of running.values()) r.abort.abort();
+        await Promise.all([...running.values()].map((r) => r.finished));
+        await queue;
+        await store.save();
+        await channel.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+async function loadKey(file: string): Promise<KeyObject> {
+  try {
+    const key = createPublicKey(await readFile(file));
+    const ok = key.asymmetricKeyType === 'rsa' || (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1');
+    if (!ok) throw new Error(`a ${key.asymmetricKeyType} key; expected RSA or EC P-256`);
+    return key;
+  } catch (cause) {
+    throw new OtaError('INVALID_CONFIG', `publicKeyFile ${file}: ${errorMessage(cause)}`, { cause, expected: 'a PEM RSA or EC P-256 public key', details: { field: 'publicKeyFile' } });
+  }
+}

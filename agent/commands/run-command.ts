@@ -1,0 +1,47 @@
+// `ota-agent run` and `ota-agent check`.
+import { loadAgentConfig, mqttUrlOf, type ConfigSources } from '../agent-config.js';
+import { startAgent } from '../agent.js';
+import { MqttChannel } from '../channel.js';
+import { systemClock } from '../../shared/clock.js';
+import { OtaError } from '../../shared/errors.js';
+import { createLogger } from '../../shared/logger.js';
+import { deviceTopic } from '../../shared/topics.js';
+
+export async function runAgent(sources: ConfigSources): Promise<number> {
+  const config = await loadAgentConfig(sources);
+  const agent = await startAgent(config);
+  process.stderr.write(`ota-agent: ${config.deviceName} running; work dir ${config.workDir}\n`);
+  await new Promise<void>((done) => {
+    const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); done(); };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  // Stop cleanly: persist, disconnect, exit 0; a restart resumes where this left off.
+  await agent.close();
+  return 0;
+}
+
+export async function checkAgent(sources: ConfigSources): Promise<number> {
+  const config = await loadAgentConfig(sources);
+  const log = createLogger({ name: 'ota-agent', level: config.logLevel, secrets: [config.deviceSecret] });
+  const url = mqttUrlOf(config);
+  const channel = await MqttChannel.start({
+    productKey: config.productKey, deviceName: config.deviceName, url, deviceSecret: config.deviceSecret, signMethod: config.signMethod,
+    keepaliveSec: config.keepaliveSec, reconnectBaseMs: 1000, reconnectMaxMs: 1000, clock: systemClock, log, ...(config.caFile ? { caFile: config.caFile } : {}),
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new OtaError('CONNECT_FAILED', `could not connect to ${url} within 20 s (check the endpoint, credentials and CA)`)), 20_000);
+      channel.onConnect(() => { clearTimeout(timer); resolve(); });
+    });
+    for (const m of config.modules) {
+      const { readVersion } = await import('../install-hook.js');
+      const version = m.versionCommand ? await readVersion(m.versionCommand) : m.version ?? '0.0.0';
+      await channel.publish(deviceTopic('inform', config), { id: '1', params: { version, ...(m.name === 'default' ? {} : { module: m.name }) } }, 1);
+      process.stdout.write(`ok: ${config.productKey}/${config.deviceName} connected to ${url}; module ${m.name} reported version ${version}\n`);
+    }
+  } finally {
+    await channel.close();
+  }
+  return 0;
+}

@@ -1,0 +1,149 @@
+// The upgrade as a list of named steps over one context: download → verify → install → confirm.
+// Each step moves the record's state through the table and persists it before the next, so a
+// restart enters the flow at the step it was in. Failures map to the platform's step codes.
+import { createReadStream } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
+import type { KeyObject } from 'node:crypto';
+import type { Clock } from '../shared/clock.js';
+import { OtaError, errorMessage, isOtaError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { AgentConfig } from './agent-config.js';
+import { downloadFile } from './download.js';
+import type { Fetcher } from './fetcher.js';
+import { runInstallHook, simulateInstall, type InstallFacts } from './install-hook.js';
+import type { ProgressReporter } from './progress-reporter.js';
+import { moveUpgrade, type AgentStore, type UpgradeRecord, type UpgradeState } from './upgrade-state.js';
+import { FirmwareDigester, signatureFor } from './verify.js';
+
+/** Shares of the 0–100 progress: the download dominates, install gets what the hook reports. */
+const DOWNLOAD_SHARE = 80;
+const VERIFIED_AT = 85;
+const INSTALL_SHARE = 14;
+
+export interface FlowContext {
+  rec: UpgradeRecord;
+  config: AgentConfig;
+  store: AgentStore;
+  fetcher: Fetcher;
+  clock: Clock;
+  log: Logger;
+  publicKey: KeyObject | undefined;
+  signal: AbortSignal;
+  progress: ProgressReporter;
+  /** Inform the platform of a module's version (QoS 1). */
+  inform: (module: string, version: string) => Promise<void>;
+  /** The module's version as the device reports it now. */
+  currentVersion: (module: string) => Promise<string>;
+  /** Digesters of the download, kept for the verify step when both run in this process. */
+  digesters?: FirmwareDigester[];
+}
+
+type Step = (c: FlowContext) => Promise<void>;
+
+async function enter(c: FlowContext, to: UpgradeState): Promise<void> {
+  moveUpgrade(c.rec, to);
+  await c.store.save();
+  c.log.info({ module: c.rec.module, version: c.rec.version, state: to }, `upgrade ${to}`);
+}
+
+export const download: Step = async (c) => {
+  // A fresh download says 0 at once, as the SDK does; a resumed one says where it is (never back to 0).
+  const resumed = await stat(c.rec.files[0]?.partPath ?? '').then((s) => s.size > 0, () => false);
+  if (!resumed) c.progress.report(0, 'downloading', true);
+  const total = c.rec.files.reduce((n, f) => n + f.size, 0);
+  let before = 0;
+  c.digesters = [];
+  for (const f of c.rec.files) {
+    const done = before;
+    const result = await downloadFile({
+      url: f.url, size: f.size, partPath: f.partPath, fetcher: c.fetcher,
+      newDigester: () => new FirmwareDigester(c.rec.signMethod, c.publicKey !== undefined),
+      retries: c.config.downloadRetries, backoffBaseMs: c.config.backoffBaseMs, backoffMaxMs: c.config.backoffMaxMs,
+      timeoutMs: c.config.downloadTimeoutMs, signal: c.signal, sleep: (ms) => sleep(c.clock, ms, c.signal),
+      onBytes: (n) => c.progress.report(((done + n) / total) * DOWNLOAD_SHARE, 'downloading'),
+    });
+    c.digesters.push(result.digester as FirmwareDigester);
+    c.log.info({ file: f.name, size: f.size, fetchedBytes: result.fetchedBytes }, 'downloaded');
+    before += f.size;
+  }
+  await enter(c, 'verifying');
+};
+
+export const verify: Step = async (c) => {
+  try {
+    for (const [i, f] of c.rec.files.entries()) {
+      // After a restart the digest is rebuilt from the file on disk.
+      const digester = c.digesters?.[i] ?? await rehash(c, f.partPath);
+      digester.check(f.sign, c.publicKey, c.publicKey ? signatureFor(c.rec.extData, c.config.signatureKey, f.name) : undefined);
+    }
+  } catch (err) {
+    // A file that failed its check must never be installed later by mistake.
+    await Promise.all(c.rec.files.map((f) => rm(f.partPath, { force: true })));
+    throw err;
+  }
+  c.progress.report(VERIFIED_AT, 'verified');
+  await enter(c, 'installing');
+};
+
+export const install: Step = async (c) => {
+  const facts: InstallFacts = {
+    version: c.rec.version, module: c.rec.module, size: c.rec.size, sign: c.rec.sign, signMethod: c.rec.signMethod,
+    extData: c.rec.extData, files: c.rec.files.map((f) => f.partPath), workDir: c.store.dir,
+  };
+  const onProgress = (pct: number) => c.progress.report(VERIFIED_AT + (pct / 100) * INSTALL_SHARE, 'installing');
+  if (c.config.installCommand) await runInstallHook(c.config.installCommand, facts, { timeoutSec: c.config.installTimeoutSec, signal: c.signal, onProgress });
+  else await simulateInstall(facts, onProgress);
+  // Without a version command the hook's success is the word that the destination version runs now.
+  c.store.state.versions[c.rec.module] = c.rec.version;
+  await enter(c, 'reporting');
+};
+
+export const confirm: Step = async (c) => {
+  const now = await c.currentVersion(c.rec.module);
+  if (now !== c.rec.version) throw new OtaError('VERSION_MISMATCH', `version read back is ${now}, expected ${c.rec.version}`, { expected: c.rec.version, found: now });
+  c.progress.report(100, 'installed', true);
+  // Only the inform of the destination version makes the platform's task succeed.
+  await c.inform(c.rec.module, now);
+  await enter(c, 'done');
+  await Promise.all(c.rec.files.map((f) => rm(f.partPath, { force: true })));
+};
+
+const STEPS: Readonly<Record<'downloading' | 'verifying' | 'installing' | 'reporting', Step>> = {
+  downloading: download, verifying: verify, installing: install, reporting: confirm,
+};
+
+/** The platform's failure step for an error: -2 download, -3 verify, -4 install/confirm, -1 otherwise. */
+export function failureStep(err: unknown): number {
+  if (isOtaError(err, 'DOWNLOAD_FAILED')) return -2;
+  if (isOtaError(err, 'VERIFY_FAILED')) return -3;
+  if (isOtaError(err, 'INSTALL_FAILED') || isOtaError(err, 'VERSION_MISMATCH') || isOtaError(err, 'VERSION_UNREADABLE')) return -4;
+  return -1;
+}
+
+/** Run from the record's current state to done. Throws CANCELLED when stopped (the record stays as it was). */
+export async function runFlow(c: FlowContext): Promise<void> {
+  for (;;) {
+    const s = c.rec.state;
+    if (s === 'done' || s === 'failed') return;
+    if (c.signal.aborted) throw new OtaError('CANCELLED', 'upgrade stopped');
+    await STEPS[s](c);
+  }
+}
+
+async function rehash(c: FlowContext, path: string): Promise<FirmwareDigester> {
+  const d = new FirmwareDigester(c.rec.signMethod, c.publicKey !== undefined);
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) d.update(chunk);
+  } catch (err) {
+    throw new OtaError('VERIFY_FAILED', `downloaded file is gone: ${errorMessage(err)}`);
+  }
+  return d;
+}
+
+function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = clock.setTimer(ms, () => { signal.removeEventListener('abort', stop); resolve(); });
+    const stop = () => { t.cancel(); resolve(); };
+    signal.addEventListener('abort', stop, { once: true });
+  });
+}

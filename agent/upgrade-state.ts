@@ -1,0 +1,115 @@
+// One upgrade per module, one explicit state, persisted atomically in the work directory so that a
+// restart (SIGKILL, power cut, a hook that reboots the bench) resumes where it was.
+import { mkdir, open, readFile, rename, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { OtaError } from '../shared/errors.js';
+import type { SignMethod } from '../shared/messages.js';
+
+export type UpgradeState = 'downloading' | 'verifying' | 'installing' | 'reporting' | 'done' | 'failed';
+
+const MOVES: Readonly<Record<UpgradeState, readonly UpgradeState[]>> = {
+  downloading: ['verifying', 'failed'],
+  verifying: ['installing', 'failed'],
+  installing: ['reporting', 'failed'],
+  reporting: ['done', 'failed'],
+  done: [],
+  failed: [],
+};
+
+export interface PlannedFile {
+  name: string;
+  url: string;
+  size: number;
+  sign: string;
+  partPath: string;
+}
+
+/** What the accept step made of a notice: everything the later steps need. */
+export interface UpgradePlan {
+  module: string;
+  version: string;
+  signMethod: SignMethod;
+  size: number;
+  sign: string;
+  extData: Record<string, unknown>;
+  files: PlannedFile[];
+}
+
+export interface UpgradeRecord extends UpgradePlan {
+  state: UpgradeState;
+  startedAtMs: number;
+  /** Why it failed, for the log and `ota-agent check`. */
+  failure?: string;
+}
+
+export function moveUpgrade(rec: UpgradeRecord, to: UpgradeState): void {
+  if (!MOVES[rec.state].includes(to)) {
+    throw new OtaError('ILLEGAL_TRANSITION', `upgrade of ${rec.module} to ${rec.version} cannot go from ${rec.state} to ${to}`, { expected: MOVES[rec.state].join(', ') || 'no change', found: to });
+  }
+  rec.state = to;
+}
+
+interface DiskState {
+  version: 1;
+  /** The version of each module as last installed by this agent (used when no versionCommand). */
+  versions: Record<string, string>;
+  upgrades: Record<string, UpgradeRecord>;
+}
+
+const FILE = 'agent-state.json';
+
+export class AgentStore {
+  readonly dir: string;
+  readonly state: DiskState;
+  #writing: Promise<void> = Promise.resolve();
+
+  private constructor(dir: string, state: DiskState) {
+    this.dir = dir;
+    this.state = state;
+  }
+
+  static async open(dir: string): Promise<AgentStore> {
+    await mkdir(join(dir, 'downloads'), { recursive: true });
+    let state: DiskState = { version: 1, versions: {}, upgrades: {} };
+    try {
+      const parsed = JSON.parse(await readFile(join(dir, FILE), 'utf8')) as DiskState;
+      if (parsed && parsed.version === 1) state = { ...state, ...parsed };
+    } catch (err) {
+      // A missing file is a first start; an unreadable one was never completely written (we rename
+      // into place), so it cannot be ours: start clean rather than guess.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') state = { version: 1, versions: {}, upgrades: {} };
+    }
+    return new AgentStore(dir, state);
+  }
+
+  /** Persist now; writes are serialised and each is temp file + fsync + rename. */
+  save(): Promise<void> {
+    const snapshot = JSON.stringify(this.state);
+    this.#writing = this.#writing.then(async () => {
+      const tmp = join(this.dir, `${FILE}.tmp`);
+      const h = await open(tmp, 'w');
+      try {
+        await h.writeFile(snapshot);
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+      await rename(tmp, join(this.dir, FILE));
+    });
+    return this.#writing;
+  }
+
+  partPath(module: string, version: string, index: number): string {
+    const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_');
+    return join(this.dir, 'downloads', `${safe(module)}-${safe(version)}-${index}.part`);
+  }
+
+  /** Remove part files that no live upgrade refers to: the work directory never grows without bound. */
+  async sweep(): Promise<void> {
+    const live = new Set(Object.values(this.state.upgrades).filter((u) => u.state !== 'done' && u.state !== 'failed').flatMap((u) => u.files.map((f) => f.partPath)));
+    for (const name of await readdir(join(this.dir, 'downloads'))) {
+      const p = join(this.dir, 'downloads', name);
+      if (!live.has(p)) await rm(p, { force: true });
+    }
+  }
+}
