@@ -25,7 +25,7 @@ export interface AgentDeps {
 }
 
 export interface Agent {
-  /** 'done' (record), 'failed' (record, step), 'refused' (module, reason), 'garbage' (reason). */
+  /** 'done' (record), 'failed' (record, step), 'refused' (module, reason), 'garbage' (reason), and 'notice' (outcome) after each notice is handled. */
   readonly events: EventEmitter;
   readonly store: AgentStore;
   close(): Promise<void>;
@@ -125,11 +125,12 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     const plan = intake.plan;
     const current = running.get(plan.module);
     if (current && current.rec.version === plan.version) {
-      log.debug({ module: plan.module, version: plan.version }, 'repeat of the running notice ignored');
+      log.info({ module: plan.module, version: plan.version }, 'repeat of the running notice ignored');
       return;
     }
     if (!current && (await currentVersion(plan.module).catch(() => '')) === plan.version) {
       // Already there (e.g. installed before a restart): say so, the platform then closes the task.
+      log.info({ module: plan.module, version: plan.version }, 'notice for the version already installed; informing it');
       await inform(plan.module, plan.version);
       return;
     }
@@ -154,7 +155,9 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     if (!t || t.productKey !== id.productKey || t.deviceName !== id.deviceName) return;
     if (t.kind !== 'upgrade' && t.kind !== 'firmwareGetReply') return;
     // Notices are taken one at a time, in order.
-    queue = queue.then(() => onNotice(payload)).catch((err: unknown) => log.error({ err: errorMessage(err) }, 'notice handling failed'));
+    queue = queue.then(() => onNotice(payload))
+      .catch((err: unknown) => log.error({ err: errorMessage(err) }, 'notice handling failed'))
+      .finally(() => events.emit('notice'));
   });
   channel.onConnect(() => { void announce(); });
 

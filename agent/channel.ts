@@ -81,7 +81,11 @@ export class MqttChannel implements Channel {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#retry?.cancel();
-      await this.#client.endAsync(false).catch(() => undefined);
+      // Give in-flight QoS 1 messages a moment to be acknowledged, but never wait on a broker that is
+      // gone: what matters (the upgrade's state) is on disk and is re-sent on the next start.
+      const graceful = this.#client.endAsync(false).then(() => true, () => true);
+      const gaveUp = new Promise<boolean>((resolve) => { this.#o.clock.setTimer(2000, () => resolve(false)); });
+      if (!(await Promise.race([graceful, gaveUp]))) await this.#client.endAsync(true).catch(() => undefined);
     })();
     return this.#closing;
   }

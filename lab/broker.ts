@@ -93,9 +93,12 @@ export class LabBroker {
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      // The listening socket only finishes closing once every client is gone, so stop accepting,
+      // let aedes close its clients, then wait for both.
       const server = this.#server;
-      if (server) await new Promise<void>((resolve) => { server.close(() => resolve()); });
+      const serverClosed = server ? new Promise<void>((resolve) => { server.close(() => resolve()); }) : Promise.resolve();
       await new Promise<void>((resolve) => { this.#aedes.close(() => resolve()); });
+      await serverClosed;
     })();
     return this.#closing;
   }

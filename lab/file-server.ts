@@ -39,7 +39,7 @@ export class FileServer {
   #server: Server | undefined;
   #base = '';
   #closing: Promise<void> | undefined;
-  /** Bytes of object bodies sent, for tests that bound re-downloads. */
+  /** Bytes sent for object downloads (bodies and their headers), for tests that bound re-downloads. */
   bytesServed = 0;
 
   constructor(options: FileServerOptions) {
@@ -162,7 +162,10 @@ export class FileServer {
       stages.push(faultStream(fault, start, cutAfter, extra, res));
     }
     const source = createReadStream(file, { start, end, highWaterMark: 1024 * 1024 });
-    source.on('data', (c: string | Buffer) => { this.bytesServed += c.length; });
+    // Count what left through the socket, not what was read from disk ahead of a cut.
+    const socket = req.socket;
+    const writtenBefore = socket.bytesWritten;
+    res.once('close', () => { this.bytesServed += socket.bytesWritten - writtenBefore; });
     try {
       await pipeline(source, ...(stages as [NodeJS.ReadWriteStream]), res);
     } catch {

@@ -1,23 +1,6 @@
 // Per-API QPS limits of PROTOCOL.md §4, counted per AccessKey over a sliding one-second window.
+import { PLATFORM_QPS } from '../shared/api-limits.js';
 import type { Clock } from '../shared/clock.js';
-
-/** The platform's documented per-account QPS for each action the lab serves. */
-export const PLATFORM_QPS: Readonly<Record<string, number>> = Object.freeze({
-  CreateOTAVerifyJob: 10,
-  QueryOTAFirmware: 20,
-  CreateOTAFirmware: 10,
-  GenerateOTAUploadURL: 10,
-  ListOTAFirmware: 10,
-  QueryOTAJob: 10,
-  ListOTATaskByJob: 10,
-  ListOTAJobByFirmware: 10,
-  CancelOTATaskByJob: 5,
-  ReupgradeOTATask: 20,
-  ConfirmOTATask: 20,
-  CancelOTATaskByDevice: 10,
-  QueryDeviceDetail: 50,
-  ListOTAUnfinishedTaskByDevice: 10,
-});
 
 /** `platform` uses PLATFORM_QPS, `off` counts nothing (benchmarks), a record sets limits per action. */
 export type ThrottleSetting = 'platform' | 'off' | Readonly<Record<string, number>>;

@@ -9,13 +9,14 @@ import { deviceTopic } from '../../shared/topics.js';
 
 export async function runAgent(sources: ConfigSources): Promise<number> {
   const config = await loadAgentConfig(sources);
-  const agent = await startAgent(config);
-  process.stderr.write(`ota-agent: ${config.deviceName} running; work dir ${config.workDir}\n`);
-  await new Promise<void>((done) => {
+  const stopped = new Promise<void>((done) => {
     const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); done(); };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  const agent = await startAgent(config);
+  process.stderr.write(`ota-agent: ${config.deviceName} running; work dir ${config.workDir}\n`);
+  await stopped;
   // Stop cleanly: persist, disconnect, exit 0; a restart resumes where this left off.
   await agent.close();
   return 0;

@@ -51,13 +51,15 @@ export function describeLab(lab: Lab, connectionFile: string): string {
 export async function runStart(a: StartArgs): Promise<number> {
   const options = startOptionsFrom(a);
   const log = createLogger({ name: 'ota-lab', level: a.logLevel });
-  const lab = await startLab(options, { log });
-  process.stdout.write(`${describeLab(lab, options.connectionFile ?? '')}\n`);
-  await new Promise<void>((done) => {
+  // Listen for Ctrl-C before anything starts, so a signal during start-up still stops cleanly.
+  const stopped = new Promise<void>((done) => {
     const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); done(); };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  const lab = await startLab(options, { log });
+  process.stdout.write(`${describeLab(lab, options.connectionFile ?? '')}\n`);
+  await stopped;
   await lab.close();
   process.stdout.write('ota-lab stopped\n');
   return 0;

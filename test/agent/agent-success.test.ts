@@ -1,11 +1,11 @@
 // The agent against the lab: success with every notice variant the platform may send.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { startLab, type Lab } from '../../lab/start-lab.js';
 import type { NoticeStyle } from '../../lab/notice.js';
 import type { Agent } from '../../agent/agent.js';
 import { addFirmware, createVerifyJob, deviceStatus, popClient, taskReaches } from '../helpers/lab-fixtures.js';
-import { recordProgress, testAgent } from '../helpers/agent-fixtures.js';
+import { AGENT_LOG, expectNoSecretsIn, recordProgress, testAgent } from '../helpers/agent-fixtures.js';
 
 let lab: Lab;
 const agents: Agent[] = [];
@@ -69,4 +69,9 @@ describe('agent upgrade success', () => {
     await createVerifyJob(lab, res.Data.FirmwareId, ['bench-03']);
     await taskReaches(lab, 'bench-03', 'SUCCEEDED');
   });
+});
+
+afterAll(() => {
+  expect(AGENT_LOG.length).toBeGreaterThan(0);
+  expectNoSecretsIn(AGENT_LOG);
 });

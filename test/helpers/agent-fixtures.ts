@@ -10,11 +10,24 @@ import type { Lab } from '../../lab/start-lab.js';
 
 /** Every line any test agent logged in this worker. */
 export const AGENT_LOG: string[] = [];
+/** Every secret of every lab an agent was started against in this worker. */
+const SECRETS = new Set<string>();
+
+/** No log line may carry a device secret, an AccessKey secret, the admin token or a URL signature. */
+export function expectNoSecretsIn(lines: readonly string[]): void {
+  for (const line of lines) {
+    for (const s of SECRETS) if (line.includes(s)) throw new Error(`a log line carries a secret: ${line.slice(0, 200)}`);
+    if (/Signature=(?!\[redacted\])/.test(line)) throw new Error(`a log line carries a URL signature: ${line.slice(0, 200)}`);
+  }
+}
 
 export async function testAgent(lab: Lab, deviceName: string, overrides: Partial<AgentConfigInput> = {}): Promise<Agent> {
   const c = lab.connection;
   const dev = c.devices.find((d) => d.deviceName === deviceName);
   if (!dev) throw new Error(`no lab device ${deviceName}`);
+  for (const d of c.devices) SECRETS.add(d.deviceSecret);
+  SECRETS.add(c.accessKeySecret);
+  SECRETS.add(c.adminToken);
   const workDir = overrides.workDir ?? await mkdtemp(join(tmpdir(), `agent-${deviceName}-`));
   const config = parseAgentConfig({
     productKey: c.productKey, deviceName, deviceSecret: dev.deviceSecret, mqttUrl: c.mqttUrl, tls: c.mqttUrl.startsWith('mqtts'),

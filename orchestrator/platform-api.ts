@@ -1,0 +1,63 @@
+// Every OpenAPI call of ota-verify goes through here: the shared rate limiter first, then the call,
+// then retries with exponential backoff and jitter for throttling, the platform's transient errors,
+// timeouts and network failures. Business refusals are never retried.
+import { backoffDelayMs } from '../shared/backoff.js';
+import { RETRYABLE_PLATFORM_CODES } from '../shared/api-limits.js';
+import type { Clock } from '../shared/clock.js';
+import { isOtaError, errorMessage } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { ApiCall, ApiParams, ApiResponse } from '../shared/openapi-client.js';
+import type { RateLimiter } from './rate-limiter.js';
+
+export interface PlatformApiOptions {
+  call: ApiCall;
+  limiter: RateLimiter;
+  clock: Clock;
+  log: Logger;
+  /** Attempts per call, the first included. */
+  maxAttempts: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+}
+
+export function isRetryable(err: unknown): boolean {
+  if (isOtaError(err, 'TRANSPORT_ERROR')) return true;
+  return isOtaError(err, 'PLATFORM_ERROR') && RETRYABLE_PLATFORM_CODES.has(String(err.details.platformCode));
+}
+
+export class PlatformApi {
+  readonly #o: PlatformApiOptions;
+  /** Calls sent, by action: the benchmark reports requests per job from these. */
+  readonly sent = new Map<string, number>();
+
+  constructor(o: PlatformApiOptions) {
+    this.#o = o;
+  }
+
+  /** One call with retries; `retry: false` for calls that are not idempotent (CreateOTAVerifyJob). */
+  async request(action: string, params: ApiParams, opts: { retry?: boolean } = {}): Promise<ApiResponse> {
+    for (let attempt = 1; ; attempt++) {
+      await this.#o.limiter.acquire(action);
+      this.sent.set(action, (this.sent.get(action) ?? 0) + 1);
+      try {
+        return await this.#o.call(action, params);
+      } catch (err) {
+        if (opts.retry === false || !isRetryable(err) || attempt >= this.#o.maxAttempts) throw err;
+        const delayMs = backoffDelayMs(attempt - 1, this.#o.backoffBaseMs, this.#o.backoffMaxMs);
+        this.#o.log.debug({ action, attempt, delayMs, err: errorMessage(err) }, 'retrying');
+        await new Promise<void>((resolve) => { this.#o.clock.setTimer(delayMs, resolve); });
+      }
+    }
+  }
+
+  /** Every page of a list API, `rowsOf` picking the rows out of each answer. */
+  async all<T>(action: string, params: ApiParams, pageSize: number, rowsOf: (r: ApiResponse) => T[]): Promise<T[]> {
+    const rows: T[] = [];
+    for (let page = 1; ; page++) {
+      const r = await this.request(action, { ...params, PageSize: pageSize, CurrentPage: page });
+      rows.push(...rowsOf(r));
+      const pageCount = Number(r.PageCount ?? 1);
+      if (page >= pageCount || rowsOf(r).length === 0) return rows;
+    }
+  }
+}

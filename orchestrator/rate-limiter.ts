@@ -1,0 +1,71 @@
+// One client-side limiter for every call of the process: the per-API limits of PROTOCOL.md §4 and an
+// account-wide budget, over sliding one-second windows, first come first served. Every job watched
+// at once shares it, so the account never sees more than the budget from this process.
+import type { Clock, TimerHandle } from '../shared/clock.js';
+import { PLATFORM_QPS } from '../shared/api-limits.js';
+
+interface Waiter {
+  action: string;
+  resolve: () => void;
+}
+
+export class RateLimiter {
+  readonly #clock: Clock;
+  readonly #budgetPerSec: number;
+  readonly #perApi: Readonly<Record<string, number>>;
+  readonly #all: number[] = [];
+  readonly #byApi = new Map<string, number[]>();
+  readonly #queue: Waiter[] = [];
+  #timer: TimerHandle | undefined;
+
+  constructor(clock: Clock, budgetPerSec: number, perApi: Readonly<Record<string, number>> = PLATFORM_QPS) {
+    this.#clock = clock;
+    this.#budgetPerSec = budgetPerSec;
+    this.#perApi = perApi;
+  }
+
+  /** Resolves when a call of `action` may be sent now; the call is counted from that moment. */
+  acquire(action: string): Promise<void> {
+    return new Promise((resolve) => {
+      this.#queue.push({ action, resolve });
+      this.#drain();
+    });
+  }
+
+  #drain(): void {
+    for (;;) {
+      const head = this.#queue[0];
+      if (!head) return;
+      const now = this.#clock.now();
+      const waitMs = this.#waitMs(head.action, now);
+      if (waitMs > 0) {
+        if (!this.#timer) this.#timer = this.#clock.setTimer(waitMs, () => { this.#timer = undefined; this.#drain(); });
+        return;
+      }
+      this.#queue.shift();
+      this.#all.push(now);
+      const mine = this.#byApi.get(head.action) ?? [];
+      mine.push(now);
+      this.#byApi.set(head.action, mine);
+      head.resolve();
+    }
+  }
+
+  /** How long until both windows have room (0 = now). */
+  #waitMs(action: string, now: number): number {
+    prune(this.#all, now);
+    let wait = 0;
+    if (this.#all.length >= this.#budgetPerSec) wait = Math.max(wait, (this.#all[this.#all.length - this.#budgetPerSec] as number) + 1000 - now);
+    const limit = this.#perApi[action];
+    const mine = this.#byApi.get(action);
+    if (limit !== undefined && mine) {
+      prune(mine, now);
+      if (mine.length >= limit) wait = Math.max(wait, (mine[mine.length - limit] as number) + 1000 - now);
+    }
+    return wait;
+  }
+}
+
+function prune(times: number[], now: number): void {
+  while (times.length > 0 && now - (times[0] as number) >= 1000) times.shift();
+}

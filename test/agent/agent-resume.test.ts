@@ -1,0 +1,102 @@
+// Resume: a dropped connection, the agent process SIGKILLed, and the lab (broker included) restarted.
+import { afterAll, afterEach, describe, expect, it, onTestFailed } from 'vitest';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startLab, type Lab } from '../../lab/start-lab.js';
+import type { Agent } from '../../agent/agent.js';
+import type { Task } from '../../lab/model.js';
+import { addFirmware, createVerifyJob, deviceStatus, taskReaches } from '../helpers/lab-fixtures.js';
+import { AGENT_LOG, expectNoSecretsIn, testAgent } from '../helpers/agent-fixtures.js';
+import { BIN, spawnCli } from '../helpers/processes.js';
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => { for (const c of cleanup.splice(0).reverse()) await c(); });
+afterAll(() => { expectNoSecretsIn(AGENT_LOG); });
+
+async function tmp(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'agent-resume-'));
+  cleanup.push(() => rm(d, { recursive: true, force: true }));
+  return d;
+}
+
+/** Resolves when the device's task has reported at least `pct` percent. */
+function progressAtLeast(lab: Lab, deviceName: string, pct: number): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (t: Task) => {
+      if (t.deviceName === deviceName && t.status === 'IN_PROGRESS' && t.progress >= pct) { lab.engine.events.off('task', check); resolve(); }
+    };
+    lab.engine.events.on('task', check);
+  });
+}
+
+describe('agent resume', () => {
+  it('continues with Range after the connection drops at half the file (fetches at most 1.1 × size)', async () => {
+    const lab = await startLab({ deviceCount: 1, throttle: 'off' });
+    cleanup.push(() => lab.close());
+    const agent: Agent = await testAgent(lab, 'bench-01');
+    cleanup.push(() => agent.close());
+    await deviceStatus(lab, 'bench-01');
+    const size = 4 * 1024 * 1024;
+    const { firmwareId } = await addFirmware(lab, { content: Buffer.alloc(size, 9) });
+    lab.setFault(firmwareId, { closeAfterBytes: size / 2, closeTimes: 1 });
+    await createVerifyJob(lab, firmwareId, ['bench-01']);
+    await taskReaches(lab, 'bench-01', 'SUCCEEDED');
+    expect(lab.files.bytesServed).toBeGreaterThan(size);
+    expect(lab.files.bytesServed).toBeLessThanOrEqual(1.1 * size);
+  });
+
+  it('resumes after the agent process is SIGKILLed mid-download and restarted', async () => {
+    const dir = await tmp();
+    const labFile = join(dir, 'lab.json');
+    const lab = await startLab({ deviceCount: 1, throttle: 'off', connectionFile: labFile });
+    cleanup.push(() => lab.close());
+    const workDir = join(dir, 'work');
+    const args = ['run', '--lab', labFile, '--device', 'bench-01', '--work-dir', workDir, '--log-level', 'info'];
+    const first = spawnCli(BIN.agent, args);
+    cleanup.push(() => first.stop('SIGKILL'));
+    await deviceStatus(lab, 'bench-01');
+    const size = 8 * 1024 * 1024;
+    const { firmwareId } = await addFirmware(lab, { content: Buffer.alloc(size, 5) });
+    lab.setFault(firmwareId, { bytesPerSec: 4 * 1024 * 1024 });
+    await createVerifyJob(lab, firmwareId, ['bench-01']);
+    await progressAtLeast(lab, 'bench-01', 20);
+    await first.stop('SIGKILL');
+    expect((await readdir(join(workDir, 'downloads'))).length).toBe(1);
+    const second = spawnCli(BIN.agent, args);
+    cleanup.push(() => second.stop('SIGTERM'));
+    await taskReaches(lab, 'bench-01', 'SUCCEEDED');
+    // The restarted agent fetched only what was missing.
+    const fetched = [...second.stderr().matchAll(/"fetchedBytes":(\d+)/g)].map((m) => Number(m[1]));
+    expect(fetched).toHaveLength(1);
+    expect(fetched[0]).toBeLessThan(size);
+    expect(second.stderr()).toContain('resuming upgrade');
+    expect(await second.stop('SIGTERM')).toBe(0);
+    expectNoSecretsIn([first.stderr(), second.stderr()]);
+    expect(second.stderr()).not.toContain(lab.connection.devices[0]?.deviceSecret ?? 'x');
+  });
+
+  it('reconnects and finishes when the lab, broker included, restarts mid-upgrade', async () => {
+    const dir = await tmp();
+    const stateDir = join(dir, 'state');
+    const first = await startLab({ deviceCount: 1, throttle: 'off', stateDir });
+    const port = (u: string) => Number(new URL(u.replace(/^mqtts?/, 'http')).port);
+    const ports = { apiPort: port(first.connection.apiEndpoint), mqttPort: port(first.connection.mqttUrl), filePort: port(first.connection.fileServer) };
+    const agent = await testAgent(first, 'bench-01', { downloadRetries: 30 });
+    cleanup.push(() => agent.close());
+    await deviceStatus(first, 'bench-01');
+    const size = 8 * 1024 * 1024;
+    const { firmwareId } = await addFirmware(first, { content: Buffer.alloc(size, 6) });
+    first.setFault(firmwareId, { bytesPerSec: 4 * 1024 * 1024 });
+    await createVerifyJob(first, firmwareId, ['bench-01']);
+    await progressAtLeast(first, 'bench-01', 15);
+    await first.close();
+    const second = await startLab({ deviceCount: 1, throttle: 'off', stateDir, ...ports });
+    onTestFailed(() => {
+      console.error(`agent log:\n${AGENT_LOG.slice(-30).join('')}\nlab tasks: ${JSON.stringify(second.store.state.tasks)}\ndevices: ${JSON.stringify(second.store.state.devices)}`);
+    });
+    cleanup.push(() => second.close());
+    const task = await taskReaches(second, 'bench-01', 'SUCCEEDED');
+    expect(task.progress).toBe(100);
+  });
+});
