@@ -8,7 +8,8 @@ export interface TimerHandle {
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
-  /** Run `fn` after `delayMs`; the handle cancels it. Timers never keep the process alive. */
+  /** Run `fn` after `delayMs`; the handle cancels it. A pending timer keeps the process alive (a
+   *  watch between two polls has nothing else), so owners cancel theirs on close(). */
   setTimer(delayMs: number, fn: () => void): TimerHandle;
 }
 
@@ -16,7 +17,6 @@ export const systemClock: Clock = Object.freeze({
   now: () => Date.now(),
   setTimer(delayMs: number, fn: () => void): TimerHandle {
     const t = setTimeout(fn, Math.max(0, delayMs));
-    t.unref();
     return { cancel: () => clearTimeout(t) };
   },
 });
