@@ -59,7 +59,7 @@ export async function watchJob(o: WatchOptions): Promise<Snapshot> {
     let changed: TaskView[] = [];
     try {
       // Firmware first: its final status comes after every task's, so tasks read next are never older.
-      const fw = await queryFirmware(o.api, jobData.FirmwareId, o.iotInstanceId);
+      let fw = await queryFirmware(o.api, jobData.FirmwareId, o.iotInstanceId);
       const rows = await o.api.all<RawTask>('ListOTATaskByJob', { JobId: o.jobId, IotInstanceId: o.iotInstanceId }, 100, (r) => ((r.Data as { SimpleOTATaskInfo?: RawTask[] } | undefined)?.SimpleOTATaskInfo ?? []));
       const now = o.clock.now();
       const tasks = rows.map((r): TaskView => {
@@ -75,6 +75,8 @@ export async function watchJob(o: WatchOptions): Promise<Snapshot> {
       const allFinal = tasks.length > 0 && tasks.every((t) => FINAL.has(t.status));
       if (allFinal || fw.Status === 1 || fw.Status === 3) {
         jobStatus = String(((await o.api.request('QueryOTAJob', { JobId: o.jobId, IotInstanceId: o.iotInstanceId })).Data as { JobStatus: string }).JobStatus);
+        // The firmware read above may predate the last task's end: read it again after the job.
+        if (allFinal && fw.Status !== 1 && fw.Status !== 3) fw = await queryFirmware(o.api, jobData.FirmwareId, o.iotInstanceId);
       }
       const done = fw.Status === 1 || fw.Status === 3 || (allFinal && (jobStatus === 'COMPLETED' || jobStatus === 'CANCELED'));
       snapshot = { jobId: o.jobId, firmwareId: jobData.FirmwareId, jobStatus, firmwareStatus: fw.Status, tasks, atMs: now, done };
