@@ -9,8 +9,10 @@ export const faultPlanSchema = z.object({
   closeTimes: z.number().int().positive().optional(),
   /** Throttle the body to this many bytes per second. */
   bytesPerSec: z.number().int().positive().optional(),
-  /** XOR this byte offset of the file with 0xff. */
+  /** XOR this byte offset of the file with 0xff … */
   flipByteAt: z.number().int().nonnegative().optional(),
+  /** … in the first K responses only (all when absent). */
+  flipTimes: z.number().int().positive().optional(),
   /** Answer this HTTP status instead of the file … */
   errorStatus: z.number().int().min(400).max(599).optional(),
   /** … for the first K requests (all when absent). */
@@ -25,6 +27,7 @@ export class FaultState {
   readonly plan: FaultPlan;
   errorsServed = 0;
   closesDone = 0;
+  flipsDone = 0;
 
   constructor(plan: FaultPlan) {
     this.plan = plan;
@@ -37,6 +40,15 @@ export class FaultState {
     if (errorTimes !== undefined && this.errorsServed >= errorTimes) return undefined;
     this.errorsServed++;
     return errorStatus;
+  }
+
+  /** The offset to corrupt in this response, if any. */
+  takeFlip(): number | undefined {
+    const { flipByteAt, flipTimes } = this.plan;
+    if (flipByteAt === undefined) return undefined;
+    if (flipTimes !== undefined && this.flipsDone >= flipTimes) return undefined;
+    this.flipsDone++;
+    return flipByteAt;
   }
 
   /** Bytes after which this response is cut, if it is to be cut. */

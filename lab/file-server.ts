@@ -157,9 +157,10 @@ export class FileServer {
     res.writeHead(range ? 206 : 200, headers);
     if (req.method === 'HEAD' || length === 0) return void res.end();
     const cutAfter = fault?.takeClose();
+    const flipAt = fault?.takeFlip();
     const stages: NodeJS.ReadWriteStream[] = [];
-    if (fault && (fault.plan.flipByteAt !== undefined || fault.plan.bytesPerSec !== undefined || cutAfter !== undefined || extra > 0)) {
-      stages.push(faultStream(fault, start, cutAfter, extra, res));
+    if (fault && (flipAt !== undefined || fault.plan.bytesPerSec !== undefined || cutAfter !== undefined || extra > 0)) {
+      stages.push(faultStream(fault.plan.bytesPerSec, flipAt, start, cutAfter, extra, res));
     }
     const source = createReadStream(file, { start, end, highWaterMark: 1024 * 1024 });
     // Count what left through the socket, not what was read from disk ahead of a cut.
@@ -227,11 +228,10 @@ function parseRange(header: string | undefined, size: number): { start: number; 
   return { start, end };
 }
 
-function faultStream(fault: FaultState, startOffset: number, cutAfter: number | undefined, extra: number, res: ServerResponse): Transform {
+function faultStream(bytesPerSec: number | undefined, flipByteAt: number | undefined, startOffset: number, cutAfter: number | undefined, extra: number, res: ServerResponse): Transform {
   let offset = startOffset;
   let sent = 0;
   const began = Date.now();
-  const { flipByteAt, bytesPerSec } = fault.plan;
   return new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       let out = chunk;

@@ -57,6 +57,7 @@ export async function runLabCli(argv: string[]): Promise<void> {
         .option('close-times', { type: 'number', describe: '… only the first K times' })
         .option('bytes-per-sec', { type: 'number', describe: 'limit bandwidth' })
         .option('flip-byte-at', { type: 'number', describe: 'corrupt the byte at this offset' })
+        .option('flip-times', { type: 'number', describe: '… only the first K times' })
         .option('error-status', { type: 'number', describe: 'answer this HTTP status (404, 500, …)' })
         .option('error-times', { type: 'number', describe: '… only the first K times' })
         .option('extra-bytes', { type: 'number', describe: 'send more bytes than the firmware has' })
@@ -65,9 +66,19 @@ export async function runLabCli(argv: string[]): Promise<void> {
         .example('$0 fault fw000004 --close-after-bytes 1000000 --close-times 1', 'drop the first download at 1 MB'),
       async (a) => {
         const { runFault } = await import('./commands/fault-command.js');
-        code = await runFault({ firmwareId: a['firmware-id'], lab: a.lab, clear: a.clear, closeAfterBytes: a['close-after-bytes'], closeTimes: a['close-times'], bytesPerSec: a['bytes-per-sec'], flipByteAt: a['flip-byte-at'], errorStatus: a['error-status'], errorTimes: a['error-times'], extraBytes: a['extra-bytes'] });
+        code = await runFault({ firmwareId: a['firmware-id'], lab: a.lab, clear: a.clear, closeAfterBytes: a['close-after-bytes'], closeTimes: a['close-times'], bytesPerSec: a['bytes-per-sec'], flipByteAt: a['flip-byte-at'], flipTimes: a['flip-times'], errorStatus: a['error-status'], errorTimes: a['error-times'], extraBytes: a['extra-bytes'] });
       })
-      .demandCommand(1, 'say which command: start, firmware add, fault')
+      .command('demo', 'the whole system in one command: lab, N bench agents, ota-verify with its live view', (y) => y
+        .option('devices', { type: 'number', default: 5, describe: 'benches, 1-10' })
+        .option('size', { type: 'string', default: '8MiB', describe: 'firmware size, e.g. 512KiB, 8MiB' })
+        .option('fail', { choices: ['digest', 'download', 'install', 'offline'] as const, describe: 'make one bench fail this way' })
+        .example('$0 demo', 'five benches verify an 8 MiB firmware')
+        .example('$0 demo --devices 3 --fail install', 'one bench\'s install hook fails: exit 1'),
+      async (a) => {
+        const { runDemo, parseSize } = await import('./commands/demo-command.js');
+        code = await runDemo({ devices: a.devices, sizeBytes: parseSize(a.size), ...(a.fail ? { fail: a.fail } : {}) });
+      })
+      .demandCommand(1, 'say which command: start, firmware add, fault, demo')
       .strict()
       .fail((msg, err) => { throw err ?? new UsageError(`${msg} (see ota-lab --help)`); })
       .help()

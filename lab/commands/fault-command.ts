@@ -11,6 +11,7 @@ export interface FaultArgs {
   closeTimes?: number;
   bytesPerSec?: number;
   flipByteAt?: number;
+  flipTimes?: number;
   errorStatus?: number;
   errorTimes?: number;
   extraBytes?: number;
@@ -19,7 +20,7 @@ export interface FaultArgs {
 export async function runFault(a: FaultArgs): Promise<number> {
   const conn = await readLabConnection(a.lab);
   const plan: FaultPlan = {};
-  for (const k of ['closeAfterBytes', 'closeTimes', 'bytesPerSec', 'flipByteAt', 'errorStatus', 'errorTimes', 'extraBytes'] as const) {
+  for (const k of ['closeAfterBytes', 'closeTimes', 'bytesPerSec', 'flipByteAt', 'flipTimes', 'errorStatus', 'errorTimes', 'extraBytes'] as const) {
     if (a[k] !== undefined) plan[k] = a[k];
   }
   if (!a.clear && Object.keys(plan).length === 0) {

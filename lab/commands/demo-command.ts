@@ -1,0 +1,113 @@
+// `ota-lab demo`: the whole system in one command. The lab runs here; agents and ota-verify run as
+// separate processes (their built CLIs), exactly as a user would run them. --fail makes one bench
+// fail in a chosen way so the failure path is visible too.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { OtaError } from '../../shared/errors.js';
+import { createOpenApiCall } from '../../shared/openapi-client.js';
+import { startLab, type Lab } from '../start-lab.js';
+import type { Task } from '../model.js';
+
+export const FAIL_KINDS = ['digest', 'download', 'install', 'offline'] as const;
+export type FailKind = (typeof FAIL_KINDS)[number];
+
+export interface DemoArgs {
+  devices: number;
+  sizeBytes: number;
+  fail?: FailKind;
+}
+
+const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const AGENT_CLI = join(DIST, 'agent', 'cli.js');
+const VERIFY_CLI = join(DIST, 'orchestrator', 'cli.js');
+
+export function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|K|M|G)?$/i.exec(text.trim());
+  if (!m) throw new OtaError('USAGE', `size ${JSON.stringify(text)} is not a size`, { expected: 'a number with an optional unit: 512KiB, 8MiB, 1GiB' });
+  const unit = (m[2] ?? 'B').toUpperCase().replace('IB', '');
+  const bytes = Math.round(Number(m[1]) * ({ B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[unit] ?? 1));
+  if (bytes < 1 || bytes > 4 * 1024 ** 3) throw new OtaError('USAGE', `size ${text} is out of range`, { expected: '1 byte to 4 GiB' });
+  return bytes;
+}
+
+function onTask(lab: Lab, fn: (t: Task) => boolean): Promise<Task> {
+  return new Promise((resolve) => {
+    const check = (t: Task) => { if (fn(t)) { lab.engine.events.off('task', check); resolve(t); } };
+    lab.engine.events.on('task', check);
+  });
+}
+
+export async function runDemo(a: DemoArgs): Promise<number> {
+  if (!Number.isInteger(a.devices) || a.devices < 1 || a.devices > 10) throw new OtaError('USAGE', `--devices ${a.devices}`, { expected: '1 to 10 benches (a verify job takes at most 10)' });
+  const dir = await mkdtemp(join(tmpdir(), 'ota-demo-'));
+  const labFile = join(dir, 'lab.json');
+  const say = (s: string) => process.stdout.write(`${s}\n`);
+  const children: ChildProcess[] = [];
+  let interrupted = false;
+  const onSignal = () => { interrupted = true; for (const c of children) c.kill('SIGTERM'); };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const lab = await startLab({ deviceCount: a.devices, connectionFile: labFile, stateDir: join(dir, 'lab-state') });
+  try {
+    say(`ota-lab demo: lab at ${lab.connection.apiEndpoint}, MQTT ${lab.connection.mqttUrl}; files in ${dir}`);
+    // 1. A firmware, registered as a release pipeline would.
+    const content = randomBytes(a.sizeBytes);
+    const stored = await lab.putFirmwareFile('demo-firmware.bin', content);
+    const call = createOpenApiCall({ endpoint: lab.connection.apiEndpoint, regionId: lab.connection.regionId, credentials: lab.connection });
+    const created = await call('CreateOTAFirmware', {
+      ProductKey: lab.connection.productKey, FirmwareName: 'demo-2.0.0', DestVersion: '2.0.0', FirmwareUrl: stored.url,
+      FirmwareSign: createHash('sha256').update(content).digest('hex'), SignMethod: 'SHA256', FirmwareSize: content.length,
+    });
+    const firmwareId = (created.Data as { FirmwareId: string }).FirmwareId;
+    say(`registered firmware ${firmwareId}: version 2.0.0, ${(a.sizeBytes / 1024 / 1024).toFixed(1)} MiB, SHA256`);
+    if (a.fail === 'digest') lab.setFault(firmwareId, { flipByteAt: Math.floor(a.sizeBytes / 2), flipTimes: 1 });
+    if (a.fail === 'download') lab.setFault(firmwareId, { errorStatus: 404, errorTimes: 1 });
+
+    // 2. The benches, one agent process each, logs in the demo folder.
+    const names = lab.connection.devices.map((d) => d.deviceName);
+    const victim = names[names.length - 1] as string;
+    for (const name of names) {
+      const args = ['run', '--lab', labFile, '--device', name, '--work-dir', join(dir, name)];
+      if (a.fail === 'install' && name === victim) args.push('--install-command', 'echo "writing flash" ; echo "flash write failed: bad block at 0x3f000" >&2; exit 1');
+      const child = spawn(process.execPath, [AGENT_CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      child.stderr?.pipe(createWriteStream(join(dir, `${name}.log`)));
+      children.push(child);
+    }
+    say(`started ${names.length} bench agents (simulated install); logs: ${join(dir, '<bench>.log')}`);
+    await Promise.all(names.map((n) => new Promise<void>((resolve) => {
+      const check = () => { if (lab.store.state.devices.find((d) => d.deviceName === n)?.status === 'ONLINE') { lab.engine.events.off('device', check); resolve(); } };
+      lab.engine.events.on('device', check);
+      check();
+    })));
+    if (a.fail === 'offline') {
+      // The bench drops off mid-download and never comes back; the task times out 1 minute after its first progress.
+      void onTask(lab, (t) => t.deviceName === victim && t.status === 'IN_PROGRESS').then(() => {
+        children[names.indexOf(victim)]?.kill('SIGKILL');
+        say(`${victim} went offline mid-download (its task will time out after 1 minute)`);
+      });
+      lab.setFault(firmwareId, { bytesPerSec: Math.max(1, Math.floor(a.sizeBytes / 4)) });
+    }
+
+    // 3. ota-verify, with its live view, as a user runs it.
+    const verifyArgs = ['verify', '--lab', labFile, '--firmware-id', firmwareId, '--devices', names.join(','), '--junit', join(dir, 'junit.xml'), '--poll-min-ms', '500', ...(a.fail === 'offline' ? ['--timeout-minutes', '1'] : [])];
+    say(`$ ota-verify ${verifyArgs.join(' ')}`);
+    const verify = spawn(process.execPath, [VERIFY_CLI, ...verifyArgs], { stdio: ['ignore', 'inherit', 'inherit'] });
+    children.push(verify);
+    const code = await new Promise<number>((resolve) => verify.on('close', (c) => resolve(c ?? 4)));
+    say(`\nota-verify exited ${code}: ${({ 0: 'firmware verified', 1: 'verification failed', 4: 'stopped before the end' } as Record<number, string>)[code] ?? 'error'}`);
+    say(`agent logs: ${names.map((n) => join(dir, `${n}.log`)).join(' ')}`);
+    say(`JUnit report: ${join(dir, 'junit.xml')}`);
+    return interrupted ? 130 : code;
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('close', r)) : Promise.resolve())));
+    await lab.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
