@@ -174,10 +174,13 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     close() {
       closing ??= (async () => {
         for (const r of running.values()) r.abort.abort();
+        // Close the channel first: a QoS 1 publish to a broker that is gone never completes, and the
+        // flows and the notice queue may be waiting on one. Nothing is lost: every connect re-announces
+        // the installed version, and the upgrade state is on disk.
+        await channel.close();
         await Promise.all([...running.values()].map((r) => r.finished));
         await queue;
         await store.save();
-        await channel.close();
       })();
       return closing;
     },

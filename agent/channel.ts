@@ -6,6 +6,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { backoffDelayMs } from '../shared/backoff.js';
 import type { Clock, TimerHandle } from '../shared/clock.js';
 import { signDeviceCredentials, type DeviceSignMethod } from '../shared/device-credentials.js';
+import { OtaError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { deviceTopic, type DeviceId } from '../shared/topics.js';
 
@@ -39,10 +40,15 @@ export class MqttChannel implements Channel {
   #attempt = 0;
   #retry: TimerHandle | undefined;
   #closing: Promise<void> | undefined;
+  /** Rejects when the channel closes: mqtt.js leaves queued QoS 1 publishes pending forever then. */
+  readonly #closed: Promise<never>;
+  #markClosed: () => void = () => undefined;
 
   private constructor(o: MqttChannelOptions, client: MqttClient) {
     this.#o = o;
     this.#client = client;
+    this.#closed = new Promise<never>((_resolve, reject) => { this.#markClosed = () => reject(new OtaError('CHANNEL_CLOSED', 'the MQTT channel was closed before the message was acknowledged')); });
+    this.#closed.catch(() => undefined);
     client.on('connect', () => { this.#attempt = 0; void this.#ready(); });
     client.on('message', (topic, payload) => { for (const fn of this.#onMessage) fn(topic, payload); });
     client.on('close', () => this.#scheduleReconnect());
@@ -74,8 +80,8 @@ export class MqttChannel implements Channel {
   }
 
   async publish(topic: string, payload: Record<string, unknown>, qos: 0 | 1): Promise<void> {
-    // Offline publishes wait in mqtt.js's queue and go out after the reconnect.
-    await this.#client.publishAsync(topic, JSON.stringify(payload), { qos });
+    // Offline publishes wait in mqtt.js's queue and go out after the reconnect, unless we close first.
+    await Promise.race([this.#client.publishAsync(topic, JSON.stringify(payload), { qos }), this.#closed]);
   }
 
   close(): Promise<void> {
@@ -86,6 +92,7 @@ export class MqttChannel implements Channel {
       const graceful = this.#client.endAsync(false).then(() => true, () => true);
       const gaveUp = new Promise<boolean>((resolve) => { this.#o.clock.setTimer(2000, () => resolve(false)); });
       if (!(await Promise.race([graceful, gaveUp]))) await this.#client.endAsync(true).catch(() => undefined);
+      this.#markClosed();
     })();
     return this.#closing;
   }

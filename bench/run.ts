@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { cpus } from 'node:os';
 import { DIST, type BenchRow } from './bench-support.js';
 import { labApiBench, labConnectionsBench } from './lab-bench.js';
+import { agentPipelineBench } from './agent-bench.js';
+import { verifyBudgetBench } from './verify-budget-bench.js';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
@@ -11,6 +13,8 @@ const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.
 const suites: Record<string, (quick: boolean) => Promise<BenchRow[]>> = {
   'lab-api': labApiBench,
   'lab-connections': labConnectionsBench,
+  'agent-pipeline': agentPipelineBench,
+  'verify-budget': verifyBudgetBench,
 };
 
 const rows: BenchRow[] = [];

@@ -1,0 +1,25 @@
+// The agent's own download → digest → write path for one file, in its own process so its peak RSS
+// is its own. argv: url size partPath. Prints one JSON line.
+import { rm } from 'node:fs/promises';
+import { downloadFile } from '../agent/download.js';
+import { createHttpFetcher } from '../agent/fetcher.js';
+import { FirmwareDigester } from '../agent/verify.js';
+
+const [url, sizeText, partPath] = process.argv.slice(2) as [string, string, string];
+await rm(partPath, { force: true });
+const started = process.hrtime.bigint();
+let digester: FirmwareDigester | undefined;
+await downloadFile({
+  url, size: Number(sizeText), partPath, fetcher: createHttpFetcher({ allowInsecureHttp: true }),
+  newDigester: () => (digester = new FirmwareDigester('SHA256', false)), retries: 0, backoffBaseMs: 100, backoffMaxMs: 100,
+  timeoutMs: 30_000, signal: new AbortController().signal, sleep: () => Promise.resolve(), onBytes: () => undefined,
+});
+const sec = Number(process.hrtime.bigint() - started) / 1e9;
+let digest = '';
+try {
+  digester?.check('0'.repeat(64), undefined, undefined);
+} catch (err) {
+  digest = String((err as { found?: string }).found);
+}
+process.stdout.write(`${JSON.stringify({ sec, digest, maxRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`);
+await rm(partPath, { force: true });

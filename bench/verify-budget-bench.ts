@@ -1,0 +1,83 @@
+// API budget (issue 4): 20 verify jobs of 10 devices each, watched by one process through one
+// limiter; the lab counts every request. Reports the peak requests in any one-second window, the
+// requests spent per job, and the time from a job's last task end to its verdict.
+import mqtt, { type MqttClient } from 'mqtt';
+import { createHash } from 'node:crypto';
+import { systemClock } from '../shared/clock.js';
+import { signDeviceCredentials } from '../shared/device-credentials.js';
+import { silentLogger } from '../shared/logger.js';
+import { createOpenApiCall } from '../shared/openapi-client.js';
+import { startLab } from '../lab/start-lab.js';
+import { PlatformApi } from '../orchestrator/platform-api.js';
+import { RateLimiter } from '../orchestrator/rate-limiter.js';
+import { watchJob } from '../orchestrator/watch.js';
+import { median, type BenchRow } from './bench-support.js';
+
+/** A minimal simulated bench: answers a notice with progress, then the destination version. */
+function simulate(client: MqttClient, pk: string, dn: string): void {
+  client.on('message', (topic, payload) => {
+    if (!topic.startsWith('/ota/device/upgrade/')) return;
+    const version = (JSON.parse(payload.toString()) as { data: { version: string } }).data.version;
+    const delayMs = 500 + Math.random() * 2500;
+    setTimeout(() => {
+      client.publish(`/ota/device/progress/${pk}/${dn}`, JSON.stringify({ id: '1', params: { step: '50', desc: 'working' } }), { qos: 1 });
+      setTimeout(() => client.publish(`/ota/device/inform/${pk}/${dn}`, JSON.stringify({ id: '2', params: { version } }), { qos: 1 }), delayMs);
+    }, delayMs);
+  });
+}
+
+export async function verifyBudgetBench(quick: boolean): Promise<BenchRow[]> {
+  const jobs = quick ? 10 : 20;
+  const budget = 8;
+  const lab = await startLab({ deviceCount: jobs * 10, throttle: 'platform', devicePrefix: 'sim-' });
+  const clients: MqttClient[] = [];
+  try {
+    const pk = lab.connection.productKey;
+    for (const d of lab.connection.devices) {
+      const creds = signDeviceCredentials({ productKey: pk, deviceName: d.deviceName, deviceSecret: d.deviceSecret, secureMode: 3 });
+      const c = await mqtt.connectAsync(lab.connection.mqttUrl, { ...creds, keepalive: 300, protocolVersion: 4, reconnectPeriod: 0 });
+      c.publish(`/ota/device/inform/${pk}/${d.deviceName}`, JSON.stringify({ id: '0', params: { version: '1.0.0' } }), { qos: 1 });
+      simulate(c, pk, d.deviceName);
+      clients.push(c);
+    }
+    const admin = createOpenApiCall({ endpoint: lab.connection.apiEndpoint, regionId: lab.connection.regionId, credentials: lab.connection });
+    const jobIds: string[] = [];
+    for (let j = 0; j < jobs; j++) {
+      const content = Buffer.from(`fw ${j}`);
+      const stored = await lab.putFirmwareFile('fw.bin', content);
+      const fw = await admin('CreateOTAFirmware', { ProductKey: pk, FirmwareName: `bench-${j}`, DestVersion: `2.0.${j}`, FirmwareUrl: stored.url, FirmwareSign: createHash('sha256').update(content).digest('hex'), SignMethod: 'SHA256', FirmwareSize: content.length });
+      const names = lab.connection.devices.slice(j * 10, j * 10 + 10).map((d) => d.deviceName);
+      const job = await admin('CreateOTAVerifyJob', { ProductKey: pk, FirmwareId: (fw.Data as { FirmwareId: string }).FirmwareId, TargetDeviceName: names });
+      jobIds.push((job.Data as { JobId: string }).JobId);
+    }
+    const endedAt = new Map<string, number>();
+    lab.engine.events.on('job', (job: { jobId: string }) => endedAt.set(job.jobId, Date.now()));
+    const firstRequest = lab.requests.length;
+    const watchStart = Date.now();
+    const limiter = new RateLimiter(systemClock, budget);
+    const api = new PlatformApi({ call: createOpenApiCall({ endpoint: lab.connection.apiEndpoint, regionId: lab.connection.regionId, credentials: lab.connection }), limiter, clock: systemClock, log: silentLogger(), maxAttempts: 6, backoffBaseMs: 500, backoffMaxMs: 8000 });
+    const pollMinMs = 1000;
+    const latencies: number[] = [];
+    await Promise.all(jobIds.map(async (jobId) => {
+      const final = await watchJob({ api, clock: systemClock, log: silentLogger(), jobId, minIntervalMs: pollMinMs, maxIntervalMs: 5000, unreachableMs: 60_000, signal: new AbortController().signal, onSnapshot: () => undefined });
+      if (final.firmwareStatus !== 1) throw new Error(`job ${jobId} was not verified`);
+      latencies.push(Date.now() - (endedAt.get(jobId) ?? Date.now()));
+    }));
+    const reqs = lab.requests.slice(firstRequest).map((r) => r.atMs).sort((a, b) => a - b);
+    let peak = 0;
+    for (let i = 0, j = 0; i < reqs.length; i++) {
+      while ((reqs[i] as number) - (reqs[j] as number) >= 1000) j++;
+      peak = Math.max(peak, i - j + 1);
+    }
+    const throttled = lab.requests.slice(firstRequest).filter((r) => r.code.startsWith('Throttling')).length;
+    const wallSec = (Date.now() - watchStart) / 1000;
+    return [
+      { suite: 'verify', metric: `peak API requests in any 1 s, ${jobs} jobs × 10 devices watched by one process`, value: peak, unit: 'req', target: `<= ${budget} (budget)`, met: peak <= budget, note: `${reqs.length} requests in ${wallSec.toFixed(1)} s; ${throttled} throttled` },
+      { suite: 'verify', metric: 'API requests per job (create excluded)', value: Math.round(reqs.length / jobs), unit: 'req/job' },
+      { suite: 'verify', metric: 'last task end → verdict, median (max)', value: Math.round(median(latencies)), unit: 'ms', target: '<= one poll interval under the shared budget', note: `max ${Math.round(Math.max(...latencies))} ms; min poll ${pollMinMs} ms, backoff to 5000 ms` },
+    ];
+  } finally {
+    await Promise.all(clients.map((c) => c.endAsync(true)));
+    await lab.close();
+  }
+}
