@@ -1,5 +1,5 @@
 // `npm run bench [-- --quick]`: every benchmark, one markdown table, bench/results.json.
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpus } from 'node:os';
 import { DIST, type BenchRow } from './bench-support.js';
@@ -17,16 +17,26 @@ const suites: Record<string, (quick: boolean) => Promise<BenchRow[]>> = {
   'verify-budget': verifyBudgetBench,
 };
 
-const rows: BenchRow[] = [];
+const out = join(DIST, '..', 'bench', 'results.json');
+type Row = BenchRow & { key: string };
+const rows: Row[] = [];
+// With --only, the other suites' rows of the last run are kept.
+if (only) {
+  try {
+    const prev = JSON.parse(await readFile(out, 'utf8')) as { rows: Row[] };
+    rows.push(...prev.rows.filter((r) => r.key && !only.split(',').includes(r.key)));
+  } catch { /* no earlier results */ }
+}
 for (const [name, run] of Object.entries(suites)) {
   if (only && !only.split(',').includes(name)) continue;
   process.stderr.write(`running ${name}…\n`);
   try {
-    rows.push(...(await run(quick)));
+    rows.push(...(await run(quick)).map((r) => ({ ...r, key: name })));
   } catch (err) {
-    rows.push({ suite: name, metric: 'failed to run', value: NaN, unit: '', note: (err as Error).message, met: false });
+    rows.push({ key: name, suite: name, metric: 'failed to run', value: NaN, unit: '', note: (err as Error).message, met: false });
   }
 }
+rows.sort((a, b) => Object.keys(suites).indexOf(a.key) - Object.keys(suites).indexOf(b.key));
 
 const table = [
   '| suite | metric | value | target | met | note |',
@@ -34,6 +44,5 @@ const table = [
   ...rows.map((r) => `| ${r.suite} | ${r.metric} | ${Number.isNaN(r.value) ? '—' : r.value} ${r.unit} | ${r.target ?? ''} | ${r.met === undefined ? '' : r.met ? 'yes' : '**no**'} | ${r.note ?? ''} |`),
 ].join('\n');
 process.stdout.write(`${table}\n`);
-const out = join(DIST, '..', 'bench', 'results.json');
 await writeFile(out, `${JSON.stringify({ when: new Date().toISOString(), quick, node: process.version, cpus: cpus().length, rows }, null, 2)}\n`);
 process.stderr.write(`wrote ${out}\n`);

@@ -4,6 +4,10 @@
 import type { Clock, TimerHandle } from '../shared/clock.js';
 import { PLATFORM_QPS } from '../shared/api-limits.js';
 
+/** Requests leave a few ms after they are granted, and arrive with jitter; windows of 1.1 s and grants
+ *  spaced evenly keep what the platform counts in any one second under the limit. */
+const WINDOW_MS = 1100;
+
 interface Waiter {
   action: string;
   resolve: () => void;
@@ -55,17 +59,20 @@ export class RateLimiter {
   #waitMs(action: string, now: number): number {
     prune(this.#all, now);
     let wait = 0;
-    if (this.#all.length >= this.#budgetPerSec) wait = Math.max(wait, (this.#all[this.#all.length - this.#budgetPerSec] as number) + 1000 - now);
+    if (this.#all.length >= this.#budgetPerSec) wait = Math.max(wait, (this.#all[this.#all.length - this.#budgetPerSec] as number) + WINDOW_MS - now);
+    // Even spacing rather than bursts of `budget` at once.
+    const last = this.#all[this.#all.length - 1];
+    if (last !== undefined) wait = Math.max(wait, last + WINDOW_MS / this.#budgetPerSec - now);
     const limit = this.#perApi[action];
     const mine = this.#byApi.get(action);
     if (limit !== undefined && mine) {
       prune(mine, now);
-      if (mine.length >= limit) wait = Math.max(wait, (mine[mine.length - limit] as number) + 1000 - now);
+      if (mine.length >= limit) wait = Math.max(wait, (mine[mine.length - limit] as number) + WINDOW_MS - now);
     }
     return wait;
   }
 }
 
 function prune(times: number[], now: number): void {
-  while (times.length > 0 && now - (times[0] as number) >= 1000) times.shift();
+  while (times.length > 0 && now - (times[0] as number) >= WINDOW_MS) times.shift();
 }
