@@ -123,7 +123,12 @@ export async function runVerify(a: VerifyArgs): Promise<number> {
     return finish(s, result(s, base, undefined, plan.verdict));
   }
   const jobId = plan.kind === 'attach' ? plan.jobId : await createVerifyJob(s.api, req, () => Date.now());
-  if (plan.kind === 'create') s.view.say(`created verify job ${jobId} for firmware ${req.firmwareId} (${plan.firmware.DestVersion}) on ${req.devices.join(', ')}`);
+  // With --no-wait, stdout carries only the JobId so scripts can capture it.
+  const created = `created verify job ${jobId} for firmware ${req.firmwareId} (${plan.firmware.DestVersion}) on ${req.devices.join(', ')}`;
+  if (plan.kind === 'create') {
+    if (a.wait) s.view.say(created);
+    else if (!a.quiet) process.stderr.write(`${created}\n`);
+  }
   if (!a.wait) {
     process.stdout.write(a.json ? `${JSON.stringify({ ...result(s, base, undefined, 'created'), jobId })}\n` : `${jobId}\n`);
     return 0;

@@ -143,6 +143,20 @@ describe('ota-verify verify', () => {
     const fw = await runCliToEnd(BIN.verify, ['firmware', firmwareId, '--lab', labFile]);
     expect(fw.stdout).toContain(': verified');
   });
+
+  it('cancel: stops a running job\'s tasks; the verdict is then a failure', async () => {
+    const { lab, labFile } = await labWithBenches(1, {}, undefined, { simulateInstall: false, installCommand: 'sleep 20' });
+    const { firmwareId } = await addFirmware(lab);
+    const jobId = (await verify(labFile, firmwareId, 'bench-01', ['--no-wait'])).stdout.trim();
+    await taskReaches(lab, 'bench-01', 'IN_PROGRESS');
+    const c = await runCliToEnd(BIN.verify, ['cancel', jobId, '--lab', labFile]);
+    expect(c.code, c.stderr).toBe(0);
+    await taskReaches(lab, 'bench-01', 'CANCELED');
+    const w = await runCliToEnd(BIN.verify, ['watch', jobId, '--lab', labFile, '--poll-min-ms', '200']);
+    expect(w.code).toBe(1);
+    expect(w.stdout).toContain('FAILED bench-01: CANCELED');
+    expect((await runCliToEnd(BIN.verify, ['cancel', 'job-nope', '--lab', labFile])).code).toBe(2);
+  });
 });
 
 describe('ota-verify refusals', () => {

@@ -1,0 +1,52 @@
+// `ota-agent` as a bench runs it: a config file, the secret from the environment, `check`.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startLab, type Lab } from '../../lab/start-lab.js';
+import { BIN, runCliToEnd } from '../helpers/processes.js';
+
+let lab: Lab;
+let dir: string;
+beforeAll(async () => {
+  lab = await startLab({ deviceCount: 1, throttle: 'off' });
+  dir = await mkdtemp(join(tmpdir(), 'agent-cli-'));
+});
+afterAll(async () => {
+  await lab.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function config(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    productKey: lab.connection.productKey, deviceName: 'bench-01', mqttUrl: lab.connection.mqttUrl, tls: false,
+    modules: [{ name: 'default', versionCommand: 'echo 1.4.2' }], installCommand: '/bin/true', workDir: 'work', ...extra,
+  };
+}
+
+describe('ota-agent CLI', () => {
+  const secret = () => lab.connection.devices[0]?.deviceSecret ?? '';
+
+  it('check: connects with the secret from OTA_DEVICE_SECRET, reports the version, exits 0', async () => {
+    await writeFile(join(dir, 'bench.json'), JSON.stringify(config()));
+    const r = await runCliToEnd(BIN.agent, ['check', '--config', join(dir, 'bench.json')], { env: { OTA_DEVICE_SECRET: secret() } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('module default reported version 1.4.2');
+    expect(r.stdout + r.stderr).not.toContain(secret());
+  });
+
+  it('refuses a config that is wrong, naming the field, with exit 2 and no secret', async () => {
+    await writeFile(join(dir, 'bad.json'), JSON.stringify(config({ keepaliveSec: 5 })));
+    const r = await runCliToEnd(BIN.agent, ['check', '--config', join(dir, 'bad.json')], { env: { OTA_DEVICE_SECRET: secret() } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('"keepaliveSec"');
+    expect(r.stderr).not.toContain(secret());
+    const noSecret = await runCliToEnd(BIN.agent, ['check', '--config', join(dir, 'bench.json')], { env: { OTA_DEVICE_SECRET: '' } });
+    expect(noSecret.code).toBe(2);
+    expect(noSecret.stderr).toContain('deviceSecret');
+    await writeFile(join(dir, 'notjson.json'), '{ nope');
+    expect((await runCliToEnd(BIN.agent, ['run', '--config', join(dir, 'notjson.json')])).stderr).toContain('not JSON');
+    expect((await runCliToEnd(BIN.agent, ['run'])).code).toBe(2);
+    expect((await runCliToEnd(BIN.agent, ['run', '--lab', 'x.json'])).stderr).toContain('--device');
+  });
+});
