@@ -1,6 +1,7 @@
 // One upgrade per module, one explicit state, persisted atomically in the work directory so that a
 // restart (SIGKILL, power cut, a hook that reboots the bench) resumes where it was.
-import { mkdir, open, readFile, rename, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 import { join } from 'node:path';
 import { OtaError } from '../shared/errors.js';
 import type { SignMethod } from '../shared/messages.js';
@@ -85,17 +86,7 @@ export class AgentStore {
   /** Persist now; writes are serialised and each is temp file + fsync + rename. */
   save(): Promise<void> {
     const snapshot = JSON.stringify(this.state);
-    this.#writing = this.#writing.then(async () => {
-      const tmp = join(this.dir, `${FILE}.tmp`);
-      const h = await open(tmp, 'w');
-      try {
-        await h.writeFile(snapshot);
-        await h.sync();
-      } finally {
-        await h.close();
-      }
-      await rename(tmp, join(this.dir, FILE));
-    });
+    this.#writing = this.#writing.then(() => writeFileAtomic(join(this.dir, FILE), snapshot));
     return this.#writing;
   }
 

@@ -1,6 +1,7 @@
 // The lab's state: in memory, or kept in `--state-dir` as one JSON document written atomically
 // (temp file, fsync, rename), so a crash mid-write leaves the previous good state, never a torn one.
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 import { join } from 'node:path';
 import { OtaError } from '../shared/errors.js';
 import { emptyState, type LabState } from './model.js';
@@ -72,15 +73,6 @@ export class LabStore {
   async #write(): Promise<void> {
     if (!this.#dir) return;
     this.#dirty = false;
-    const file = join(this.#dir, STATE_FILE);
-    const tmp = `${file}.${process.pid}.tmp`;
-    const handle = await open(tmp, 'w');
-    try {
-      await handle.writeFile(JSON.stringify(this.state));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, file);
+    await writeFileAtomic(join(this.#dir, STATE_FILE), JSON.stringify(this.state));
   }
 }

@@ -1,6 +1,6 @@
 // What ota-verify tells people and CI: a live view (one redrawn line per device in a terminal, one
 // plain line per change otherwise), a summary table, the JSON document and the JUnit file.
-import { open, rename } from 'node:fs/promises';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 import type { Snapshot, TaskView } from './watch.js';
 
 /** The JSON document's shape, `schema: "ota-verify/result@1"`, documented in README.md. */
@@ -40,17 +40,7 @@ export function junitXml(r: VerifyResult): string {
 }
 
 /** Temp file then rename: CI never reads a half-written report. */
-export async function writeAtomic(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  const h = await open(tmp, 'w');
-  try {
-    await h.writeFile(text);
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-  await rename(tmp, file);
-}
+export const writeAtomic = writeFileAtomic;
 
 function bar(pct: number, width = 20): string {
   const n = Math.round((Math.max(0, Math.min(100, pct)) / 100) * width);

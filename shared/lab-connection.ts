@@ -1,7 +1,8 @@
 // `lab.json`: what `ota-lab start` writes and `--lab lab.json` reads in the agent and the
 // orchestrator. It holds secrets, so it is written 0600 and atomically.
 import { z } from 'zod';
-import { open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from './atomic-file.js';
 import { OtaError, errorMessage } from './errors.js';
 
 export const labConnectionSchema = z.object({
@@ -24,15 +25,7 @@ export const labConnectionSchema = z.object({
 export type LabConnection = z.infer<typeof labConnectionSchema>;
 
 export async function writeLabConnection(file: string, conn: LabConnection): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  const handle = await open(tmp, 'w', 0o600);
-  try {
-    await handle.writeFile(`${JSON.stringify(conn, null, 2)}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, file);
+  await writeFileAtomic(file, `${JSON.stringify(conn, null, 2)}\n`, 0o600);
 }
 
 export async function readLabConnection(file: string): Promise<LabConnection> {
