@@ -4,7 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
-import type { Clock } from '../shared/clock.js';
+import { sleepOn, type Clock } from '../shared/clock.js';
 import { OtaError, errorMessage, isOtaError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { AgentConfig } from './agent-config.js';
@@ -59,7 +59,7 @@ export const download: Step = async (c) => {
       url: f.url, size: f.size, partPath: f.partPath, fetcher: c.fetcher,
       newDigester: () => new FirmwareDigester(c.rec.signMethod, c.publicKey !== undefined),
       retries: c.config.downloadRetries, backoffBaseMs: c.config.backoffBaseMs, backoffMaxMs: c.config.backoffMaxMs,
-      timeoutMs: c.config.downloadTimeoutMs, signal: c.signal, sleep: (ms) => sleep(c.clock, ms, c.signal),
+      timeoutMs: c.config.downloadTimeoutMs, signal: c.signal, sleep: (ms) => sleepOn(c.clock, ms, c.signal),
       onBytes: (n) => c.progress.report(((done + n) / total) * DOWNLOAD_SHARE, 'downloading'),
     });
     c.digesters.push(result.digester as FirmwareDigester);
@@ -138,12 +138,4 @@ async function rehash(c: FlowContext, path: string): Promise<FirmwareDigester> {
     throw new OtaError('VERIFY_FAILED', `downloaded file is gone: ${errorMessage(err)}`);
   }
   return d;
-}
-
-function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = clock.setTimer(ms, () => { signal.removeEventListener('abort', stop); resolve(); });
-    const stop = () => { t.cancel(); resolve(); };
-    signal.addEventListener('abort', stop, { once: true });
-  });
 }

@@ -1,11 +1,11 @@
 // The lab's OpenAPI endpoint: RPC style over GET or POST (form body), the platform's envelope, its
 // gateway checks and its per-API QPS limits. Never answers 500 for bad input.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../shared/clock.js';
 import { errorMessage, isOtaError, OtaError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { listenOn } from '../shared/net-listen.js';
 import { apiError, httpStatusOf } from './api-error.js';
 import { RpcParamReader } from './api-params.js';
 import type { ActionContext, ActionHandler } from './actions/context.js';
@@ -43,11 +43,7 @@ export class ApiServer {
     const server = createServer((req, res) => { void this.#handle(req, res); });
     server.keepAliveTimeout = 5000;
     this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.#o.port, this.#o.host, () => { server.off('error', reject); resolve(); });
-    });
-    const { port } = server.address() as AddressInfo;
+    const port = await listenOn(server, this.#o.host, this.#o.port);
     return `http://${this.#o.host}:${port}`;
   }
 

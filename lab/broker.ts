@@ -2,12 +2,13 @@
 // topic permissions. The OTA engine is just another client, with a privileged identity, so the
 // same engine can run over an external broker instead.
 import { Aedes, type Client, type PublishPacket, type Subscription } from 'aedes';
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { timingSafeEqual } from 'node:crypto';
 import { checkDeviceCredentials, parseUsername } from '../shared/device-credentials.js';
 import { errorMessage, OtaError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { listenOn } from '../shared/net-listen.js';
 import { MAX_PAYLOAD_BYTES } from '../shared/messages.js';
 import { deviceTopic, parseDeviceTopic, TOPIC_DIRECTION, type DeviceId } from '../shared/topics.js';
 
@@ -76,11 +77,7 @@ export class LabBroker {
     const handle = (socket: Socket) => { this.#aedes.handle(socket); };
     const server = this.#o.tls ? createTlsServer({ key: this.#o.tls.key, cert: this.#o.tls.cert }, handle) : createNetServer(handle);
     this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.#o.port, this.#o.host, () => { server.off('error', reject); resolve(); });
-    });
-    const { port } = server.address() as AddressInfo;
+    const port = await listenOn(server, this.#o.host, this.#o.port);
     return `${this.#o.tls ? 'mqtts' : 'mqtt'}://${this.#o.host}:${port}`;
   }
 

@@ -25,38 +25,32 @@ export type FaultPlan = z.infer<typeof faultPlanSchema>;
 
 export class FaultState {
   readonly plan: FaultPlan;
-  errorsServed = 0;
-  closesDone = 0;
-  flipsDone = 0;
+  /** How often each limited fault has fired so far. */
+  readonly #fired = { error: 0, close: 0, flip: 0 };
 
   constructor(plan: FaultPlan) {
     this.plan = plan;
   }
 
+  /** `value` if the fault is set and has fired fewer than `times` times (counting this one). */
+  #take<T>(kind: 'error' | 'close' | 'flip', value: T | undefined, times: number | undefined): T | undefined {
+    if (value === undefined || (times !== undefined && this.#fired[kind] >= times)) return undefined;
+    this.#fired[kind]++;
+    return value;
+  }
+
   /** The status to answer instead of the file, if this request is to fail. */
   takeError(): number | undefined {
-    const { errorStatus, errorTimes } = this.plan;
-    if (errorStatus === undefined) return undefined;
-    if (errorTimes !== undefined && this.errorsServed >= errorTimes) return undefined;
-    this.errorsServed++;
-    return errorStatus;
+    return this.#take('error', this.plan.errorStatus, this.plan.errorTimes);
   }
 
   /** The offset to corrupt in this response, if any. */
   takeFlip(): number | undefined {
-    const { flipByteAt, flipTimes } = this.plan;
-    if (flipByteAt === undefined) return undefined;
-    if (flipTimes !== undefined && this.flipsDone >= flipTimes) return undefined;
-    this.flipsDone++;
-    return flipByteAt;
+    return this.#take('flip', this.plan.flipByteAt, this.plan.flipTimes);
   }
 
   /** Bytes after which this response is cut, if it is to be cut. */
   takeClose(): number | undefined {
-    const { closeAfterBytes, closeTimes } = this.plan;
-    if (closeAfterBytes === undefined) return undefined;
-    if (closeTimes !== undefined && this.closesDone >= closeTimes) return undefined;
-    this.closesDone++;
-    return closeAfterBytes;
+    return this.#take('close', this.plan.closeAfterBytes, this.plan.closeTimes);
   }
 }

@@ -3,7 +3,6 @@
 // guarded by the lab's admin token.
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -13,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Clock } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { listenOn } from '../shared/net-listen.js';
 import type { FaultState } from './faults.js';
 import { checkObjectUrl, signObjectUrl, type UrlSignerKey } from './url-signing.js';
 
@@ -55,11 +55,7 @@ export class FileServer {
     const handler = (req: IncomingMessage, res: ServerResponse) => { void this.#handle(req, res); };
     const server = this.#o.tls ? createHttpsServer({ key: this.#o.tls.key, cert: this.#o.tls.cert }, handler) : createHttpServer(handler);
     this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.#o.port, this.#o.host, () => { server.off('error', reject); resolve(); });
-    });
-    const { port } = server.address() as AddressInfo;
+    const port = await listenOn(server, this.#o.host, this.#o.port);
     this.#base = `${this.#o.tls ? 'https' : 'http'}://${this.#o.host}:${port}`;
     return this.#base;
   }

@@ -3,7 +3,7 @@
 // timeouts and network failures. Business refusals are never retried.
 import { backoffDelayMs } from '../shared/backoff.js';
 import { RETRYABLE_PLATFORM_CODES } from '../shared/api-limits.js';
-import type { Clock } from '../shared/clock.js';
+import { sleepOn, type Clock } from '../shared/clock.js';
 import { isOtaError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { ApiCall, ApiParams, ApiResponse } from '../shared/openapi-client.js';
@@ -45,7 +45,7 @@ export class PlatformApi {
         if (opts.retry === false || !isRetryable(err) || attempt >= this.#o.maxAttempts) throw err;
         const delayMs = backoffDelayMs(attempt - 1, this.#o.backoffBaseMs, this.#o.backoffMaxMs);
         this.#o.log.debug({ action, attempt, delayMs, err: errorMessage(err) }, 'retrying');
-        await new Promise<void>((resolve) => { this.#o.clock.setTimer(delayMs, resolve); });
+        await sleepOn(this.#o.clock, delayMs);
       }
     }
   }

@@ -1,7 +1,7 @@
 // Watching a verify job: poll the tasks (every page) and the firmware, quickly while devices move and
 // backing off while nothing changes, until the firmware's Status is final or every task is final and
 // the job has ended. A plain state machine over an injected API and clock.
-import type { Clock } from '../shared/clock.js';
+import { sleepOn, type Clock } from '../shared/clock.js';
 import { OtaError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { isRetryable, type PlatformApi } from './platform-api.js';
@@ -96,11 +96,7 @@ export async function watchJob(o: WatchOptions): Promise<Snapshot> {
     }
     // Quick while devices move, slower while nothing changes.
     intervalMs = changed.length > 0 ? o.minIntervalMs : Math.min(o.maxIntervalMs, Math.round(intervalMs * 1.5));
-    await new Promise<void>((resolve) => {
-      const t = o.clock.setTimer(intervalMs, () => { o.signal.removeEventListener('abort', stop); resolve(); });
-      const stop = () => { t.cancel(); resolve(); };
-      o.signal.addEventListener('abort', stop, { once: true });
-    });
+    await sleepOn(o.clock, intervalMs, o.signal);
     if (o.signal.aborted) throw new OtaError('STOPPED', 'stopped watching');
   }
 }

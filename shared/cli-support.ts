@@ -26,3 +26,13 @@ export async function runCli(prog: string, main: () => Promise<number>, exitCode
     process.exitCode = err instanceof UsageError ? EXIT_USAGE : exitCodeOf(err);
   }
 }
+
+/** Resolves on the first SIGINT or SIGTERM. Call it before starting work, so a signal during
+ *  start-up is not lost (the default handler would kill the process instead of stopping it). */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (sig: NodeJS.Signals) => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(sig); };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

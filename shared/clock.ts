@@ -68,3 +68,12 @@ export class ManualClock implements Clock {
     return this.#timers.filter((t) => !t.cancelled).length;
   }
 }
+
+/** Wait `ms` on `clock`; resolves early (never rejects) when `signal` aborts. */
+export function sleepOn(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => { t.cancel(); resolve(); };
+    const t = clock.setTimer(ms, () => { signal?.removeEventListener('abort', stop); resolve(); });
+    signal?.addEventListener('abort', stop, { once: true });
+  });
+}

@@ -2,6 +2,7 @@
 import { loadAgentConfig, mqttUrlOf, type ConfigSources } from '../agent-config.js';
 import { startAgent } from '../agent.js';
 import { MqttChannel } from '../channel.js';
+import { untilSignal } from '../../shared/cli-support.js';
 import { systemClock } from '../../shared/clock.js';
 import { OtaError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
@@ -9,11 +10,7 @@ import { deviceTopic } from '../../shared/topics.js';
 
 export async function runAgent(sources: ConfigSources): Promise<number> {
   const config = await loadAgentConfig(sources);
-  const stopped = new Promise<void>((done) => {
-    const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); done(); };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  const stopped = untilSignal();
   const agent = await startAgent(config);
   process.stderr.write(`ota-agent: ${config.deviceName} running; work dir ${config.workDir}\n`);
   await stopped;

@@ -1,5 +1,6 @@
 // `ota-lab start`: run the lab until SIGINT/SIGTERM, print where everything is, write lab.json.
 import { resolve } from 'node:path';
+import { untilSignal } from '../../shared/cli-support.js';
 import { createLogger } from '../../shared/logger.js';
 import { startLab, type Lab } from '../start-lab.js';
 import type { LabOptionsInput } from '../lab-options.js';
@@ -52,11 +53,7 @@ export async function runStart(a: StartArgs): Promise<number> {
   const options = startOptionsFrom(a);
   const log = createLogger({ name: 'ota-lab', level: a.logLevel });
   // Listen for Ctrl-C before anything starts, so a signal during start-up still stops cleanly.
-  const stopped = new Promise<void>((done) => {
-    const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); done(); };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  const stopped = untilSignal();
   const lab = await startLab(options, { log });
   process.stdout.write(`${describeLab(lab, options.connectionFile ?? '')}\n`);
   await stopped;
