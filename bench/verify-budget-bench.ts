@@ -13,17 +13,22 @@ import { RateLimiter } from '../orchestrator/rate-limiter.js';
 import { watchJob } from '../orchestrator/watch.js';
 import { median, type BenchRow } from './bench-support.js';
 
-/** A minimal simulated bench: answers a notice with progress, then the destination version. */
+/** A minimal simulated bench: answers a notice with four progress steps 1-3 s apart (a download and an
+ *  install take a while), then the destination version, so the watchers poll while devices move. */
 function simulate(client: MqttClient, pk: string, dn: string): void {
   client.on('message', (topic, payload) => {
     if (!topic.startsWith('/ota/device/upgrade/')) return;
     const version = (JSON.parse(payload.toString()) as { data: { version: string } }).data.version;
-    const delayMs = 500 + Math.random() * 2500;
     const send = (topic: string, body: unknown) => { if (client.connected && !client.disconnecting) client.publish(topic, JSON.stringify(body), { qos: 1 }); };
-    setTimeout(() => {
-      send(`/ota/device/progress/${pk}/${dn}`, { id: '1', params: { step: '50', desc: 'working' } });
-      setTimeout(() => send(`/ota/device/inform/${pk}/${dn}`, { id: '2', params: { version } }), delayMs);
-    }, delayMs);
+    const step = (n: number) => setTimeout(() => {
+      if (n <= 4) {
+        send(`/ota/device/progress/${pk}/${dn}`, { id: String(n), params: { step: String(n * 25), desc: n < 4 ? 'downloading' : 'installing' } });
+        step(n + 1);
+      } else {
+        send(`/ota/device/inform/${pk}/${dn}`, { id: '9', params: { version } });
+      }
+    }, 1000 + Math.random() * 2000);
+    step(1);
   });
 }
 
@@ -44,14 +49,12 @@ export async function verifyBudgetBench(quick: boolean): Promise<BenchRow[]> {
     // Setup is paced and retried like any client of a throttled platform; it is not measured.
     const setupApi = new PlatformApi({ call: createOpenApiCall({ endpoint: lab.connection.apiEndpoint, regionId: lab.connection.regionId, credentials: lab.connection }), limiter: new RateLimiter(systemClock, 8), clock: systemClock, log: silentLogger(), maxAttempts: 6, backoffBaseMs: 500, backoffMaxMs: 4000 });
     const admin = (action: string, params: Record<string, unknown>) => setupApi.request(action, params);
-    const jobIds: string[] = [];
+    const firmwareIds: string[] = [];
     for (let j = 0; j < jobs; j++) {
       const content = Buffer.from(`fw ${j}`);
       const stored = await lab.putFirmwareFile('fw.bin', content);
       const fw = await admin('CreateOTAFirmware', { ProductKey: pk, FirmwareName: `bench-${j}`, DestVersion: `2.0.${j}`, FirmwareUrl: stored.url, FirmwareSign: createHash('sha256').update(content).digest('hex'), SignMethod: 'SHA256', FirmwareSize: content.length });
-      const names = lab.connection.devices.slice(j * 10, j * 10 + 10).map((d) => d.deviceName);
-      const job = await admin('CreateOTAVerifyJob', { ProductKey: pk, FirmwareId: (fw.Data as { FirmwareId: string }).FirmwareId, TargetDeviceName: names });
-      jobIds.push((job.Data as { JobId: string }).JobId);
+      firmwareIds.push((fw.Data as { FirmwareId: string }).FirmwareId);
     }
     const endedAt = new Map<string, number>();
     lab.engine.events.on('job', (job: { jobId: string }) => endedAt.set(job.jobId, Date.now()));
@@ -63,11 +66,27 @@ export async function verifyBudgetBench(quick: boolean): Promise<BenchRow[]> {
     const realCall = createOpenApiCall({ endpoint: lab.connection.apiEndpoint, regionId: lab.connection.regionId, credentials: lab.connection });
     const api = new PlatformApi({ call: (action, params) => { sentAt.push(Date.now()); return realCall(action, params); }, limiter, clock: systemClock, log: silentLogger(), maxAttempts: 6, backoffBaseMs: 500, backoffMaxMs: 8000 });
     const pollMinMs = 1000;
+    const pollMaxMs = 5000;
     const latencies: number[] = [];
-    await Promise.all(jobIds.map(async (jobId) => {
-      const final = await watchJob({ api, clock: systemClock, log: silentLogger(), jobId, minIntervalMs: pollMinMs, maxIntervalMs: 5000, unreachableMs: 60_000, signal: new AbortController().signal, onSnapshot: () => undefined });
+    const intervals: number[] = [];
+    let withinInterval = 0;
+    // One process running every verify at once, as `ota-verify verify` does for one: create, then watch.
+    await Promise.all(firmwareIds.map(async (firmwareId, j) => {
+      const names = lab.connection.devices.slice(j * 10, j * 10 + 10).map((d) => d.deviceName);
+      const created = await api.request('CreateOTAVerifyJob', { ProductKey: pk, FirmwareId: firmwareId, TargetDeviceName: names }, { retry: false });
+      const jobId = (created.Data as { JobId: string }).JobId;
+      // When each poll's answer came back: the interval in force at the end is the gap between the
+      // last two polls (the shared budget, not the configured minimum, sets it when many jobs run).
+      const polls: number[] = [];
+      const final = await watchJob({ api, clock: systemClock, log: silentLogger(), jobId, firmwareId, minIntervalMs: pollMinMs, maxIntervalMs: pollMaxMs, unreachableMs: 60_000, signal: new AbortController().signal, onSnapshot: () => { polls.push(Date.now()); } });
       if (final.firmwareStatus !== 1) throw new Error(`job ${jobId} was not verified`);
-      latencies.push(Date.now() - (endedAt.get(jobId) ?? Date.now()));
+      const ended = endedAt.get(jobId);
+      if (ended === undefined) throw new Error(`job ${jobId} has a verdict but the lab never ended it`);
+      const latency = Date.now() - ended;
+      const interval = polls.length >= 2 ? (polls[polls.length - 1] as number) - (polls[polls.length - 2] as number) : pollMinMs;
+      latencies.push(latency);
+      intervals.push(interval);
+      if (latency <= interval) withinInterval++;
     }));
     const reqs = lab.requests.slice(firstRequest).map((r) => r.atMs).sort((a, b) => a - b);
     const peakOf = (times: number[]) => {
@@ -84,8 +103,8 @@ export async function verifyBudgetBench(quick: boolean): Promise<BenchRow[]> {
     const wallSec = (Date.now() - watchStart) / 1000;
     return [
       { suite: 'verify', metric: `peak API requests in any 1 s, ${jobs} jobs × 10 devices watched by one process`, value: peak, unit: 'req', target: `<= ${budget} (budget)`, met: peak <= budget, note: `counted as sent; the lab counted a peak of ${labPeak} on arrival; ${reqs.length} requests in ${wallSec.toFixed(1)} s; ${throttled} throttled by the lab` },
-      { suite: 'verify', metric: 'API requests per job (create excluded)', value: Math.round(reqs.length / jobs), unit: 'req/job' },
-      { suite: 'verify', metric: 'last task end → verdict, median (max)', value: Math.round(median(latencies)), unit: 'ms', target: '<= one poll interval (1-5 s)', met: median(latencies) <= 5000, note: `bounded by the budget: ${jobs} jobs × 3 requests per poll at ${budget} req/s is ${((jobs * 3) / budget).toFixed(1)} s per round; max ${Math.round(Math.max(...latencies))} ms; min poll ${pollMinMs} ms, backoff to 5000 ms` },
+      { suite: 'verify', metric: 'API requests per job (create included)', value: Math.round((reqs.length / jobs) * 10) / 10, unit: 'req/job', note: [...api.sent].map(([a, n]) => `${a} ${(n / jobs).toFixed(1)}`).join(', ') },
+      { suite: 'verify', metric: 'last task end → verdict, median', value: Math.round(median(latencies)), unit: 'ms', target: 'each <= the poll interval in force', met: withinInterval === jobs, note: `${withinInterval}/${jobs} verdicts within their job's poll interval; max ${Math.round(Math.max(...latencies))} ms; interval in force median ${Math.round(median(intervals))} ms (max ${Math.round(Math.max(...intervals))}), set by the budget: ${jobs} jobs × 1 request per poll at ${budget} req/s, plus the verdicts' urgent reads; configured ${pollMinMs}-${pollMaxMs} ms` },
     ];
   } finally {
     await Promise.all(clients.map((c) => c.endAsync(true)));

@@ -34,10 +34,11 @@ export class PlatformApi {
     this.#o = o;
   }
 
-  /** One call with retries; `retry: false` for calls that are not idempotent (CreateOTAVerifyJob). */
-  async request(action: string, params: ApiParams, opts: { retry?: boolean } = {}): Promise<ApiResponse> {
+  /** One call with retries; `retry: false` for calls that are not idempotent (CreateOTAVerifyJob);
+   *  `urgent` to go ahead of queued calls in the limiter. */
+  async request(action: string, params: ApiParams, opts: { retry?: boolean; urgent?: boolean } = {}): Promise<ApiResponse> {
     for (let attempt = 1; ; attempt++) {
-      await this.#o.limiter.acquire(action);
+      await this.#o.limiter.acquire(action, { urgent: opts.urgent });
       this.sent.set(action, (this.sent.get(action) ?? 0) + 1);
       try {
         return await this.#o.call(action, params);

@@ -10,6 +10,7 @@ const WINDOW_MS = 1100;
 
 interface Waiter {
   action: string;
+  urgent: boolean;
   resolve: () => void;
 }
 
@@ -28,10 +29,15 @@ export class RateLimiter {
     this.#perApi = perApi;
   }
 
-  /** Resolves when a call of `action` may be sent now; the call is counted from that moment. */
-  acquire(action: string): Promise<void> {
+  /** Resolves when a call of `action` may be sent now; the call is counted from that moment. `urgent`
+   *  calls go ahead of the others (first come first served among themselves): a watcher confirming a
+   *  verdict should not wait behind a whole polling round of the other jobs. */
+  acquire(action: string, opts: { urgent?: boolean } = {}): Promise<void> {
     return new Promise((resolve) => {
-      this.#queue.push({ action, resolve });
+      const waiter: Waiter = { action, urgent: opts.urgent === true, resolve };
+      const at = waiter.urgent ? this.#queue.findIndex((w) => !w.urgent) : -1;
+      if (at >= 0) this.#queue.splice(at, 0, waiter);
+      else this.#queue.push(waiter);
       this.#drain();
     });
   }

@@ -25,9 +25,9 @@ export function refused(message: string, expected?: string): OtaError {
   return new OtaError('REFUSED', message, expected ? { expected } : {});
 }
 
-export async function queryFirmware(api: PlatformApi, firmwareId: string, instance?: string): Promise<FirmwareInfo> {
+export async function queryFirmware(api: PlatformApi, firmwareId: string, instance?: string, opts: { urgent?: boolean } = {}): Promise<FirmwareInfo> {
   try {
-    const r = await api.request('QueryOTAFirmware', { FirmwareId: firmwareId, IotInstanceId: instance });
+    const r = await api.request('QueryOTAFirmware', { FirmwareId: firmwareId, IotInstanceId: instance }, opts);
     return r.FirmwareInfo as FirmwareInfo;
   } catch (err) {
     if (isOtaError(err, 'PLATFORM_ERROR') && err.details.platformCode === 'iot.ota.FirmwareNotFound') throw refused(`firmware ${firmwareId} does not exist`, 'a FirmwareId of this account');

@@ -22,8 +22,10 @@ export interface TaskView {
 export interface Snapshot {
   jobId: string;
   firmwareId: string;
-  jobStatus: string;
-  firmwareStatus: number;
+  /** null until read: a watch started right after the create reads the job only at the end. */
+  jobStatus: string | null;
+  /** null until read (see jobStatus). */
+  firmwareStatus: number | null;
   tasks: TaskView[];
   atMs: number;
   done: boolean;
@@ -36,6 +38,10 @@ export interface WatchOptions {
   clock: Clock;
   log: Logger;
   jobId: string;
+  /** The job's firmware and status when the caller already has them (it created or read the job):
+   *  the first QueryOTAJob is then skipped, which matters when many jobs start at once under one budget. */
+  firmwareId?: string;
+  jobStatus?: string;
   iotInstanceId?: string;
   minIntervalMs: number;
   maxIntervalMs: number;
@@ -47,21 +53,44 @@ export interface WatchOptions {
 
 interface RawTask { TaskId: string; DeviceName: string; TaskStatus: string; Progress?: string | number; TaskDesc?: string; SrcVersion?: string; DestVersion?: string }
 
+/** The firmware is read at least every this many polls even when nothing suggests it moved. */
+const FIRMWARE_EVERY_POLLS = 10;
+
+const isFinalFirmware = (status: number | null): boolean => status === 1 || status === 3;
+
+// Requests per poll, because every job watched by the process shares one budget: one ListOTATaskByJob
+// (every page). The firmware is read when its Status can have moved: when a task is first seen failed
+// or canceled (PROTOCOL.md does not say whether the platform ends a verification at the first failure,
+// so that reading is tolerated), when every task is final, and every FIRMWARE_EVERY_POLLS polls as a
+// safety net. The job is read only when every task is final and the firmware's Status is not: a final
+// Status is the verdict (the job's status then stays as last read, or null). Reads that confirm a
+// verdict are urgent: they go ahead of the other jobs' polls in the limiter.
 export async function watchJob(o: WatchOptions): Promise<Snapshot> {
-  const job = await o.api.request('QueryOTAJob', { JobId: o.jobId, IotInstanceId: o.iotInstanceId });
-  const jobData = job.Data as { FirmwareId: string; JobStatus: string };
+  let firmwareId = o.firmwareId;
+  let jobStatus: string | null = o.jobStatus ?? null;
+  if (firmwareId === undefined) {
+    const job = (await o.api.request('QueryOTAJob', { JobId: o.jobId, IotInstanceId: o.iotInstanceId })).Data as { FirmwareId: string; JobStatus: string };
+    firmwareId = job.FirmwareId;
+    jobStatus = job.JobStatus;
+  }
+  const fwId = firmwareId;
   const known = new Map<string, TaskView>();
   let intervalMs = o.minIntervalMs;
   let unreachableSince: number | undefined;
-  let jobStatus = jobData.JobStatus;
+  let firmwareStatus: number | null = null;
+  let pollsSinceFirmware = 0;
+  const readFirmware = async (urgent: boolean) => {
+    firmwareStatus = (await queryFirmware(o.api, fwId, o.iotInstanceId, { urgent })).Status;
+    pollsSinceFirmware = 0;
+  };
   for (;;) {
     let snapshot: Snapshot | undefined;
     let changed: TaskView[] = [];
+    const pollStartedMs = o.clock.now();
     try {
-      // Firmware first: its final status comes after every task's, so tasks read next are never older.
-      let fw = await queryFirmware(o.api, jobData.FirmwareId, o.iotInstanceId);
       const rows = await o.api.all<RawTask>('ListOTATaskByJob', { JobId: o.jobId, IotInstanceId: o.iotInstanceId }, 100, (r) => ((r.Data as { SimpleOTATaskInfo?: RawTask[] } | undefined)?.SimpleOTATaskInfo ?? []));
       const now = o.clock.now();
+      let endedBadly = false;
       const tasks = rows.map((r): TaskView => {
         const prev = known.get(r.TaskId);
         const view: TaskView = {
@@ -69,17 +98,21 @@ export async function watchJob(o: WatchOptions): Promise<Snapshot> {
           srcVersion: r.SrcVersion ?? '', destVersion: r.DestVersion ?? '', sinceMs: prev && prev.status === r.TaskStatus ? prev.sinceMs : now,
         };
         if (!prev || prev.status !== view.status || prev.progress !== view.progress || prev.desc !== view.desc) changed.push(view);
+        if (prev?.status !== view.status && (view.status === 'FAILED' || view.status === 'CANCELED')) endedBadly = true;
         known.set(r.TaskId, view);
         return view;
       });
       const allFinal = tasks.length > 0 && tasks.every((t) => FINAL.has(t.status));
-      if (allFinal || fw.Status === 1 || fw.Status === 3) {
-        jobStatus = String(((await o.api.request('QueryOTAJob', { JobId: o.jobId, IotInstanceId: o.iotInstanceId })).Data as { JobStatus: string }).JobStatus);
-        // The firmware read above may predate the last task's end: read it again after the job.
-        if (allFinal && fw.Status !== 1 && fw.Status !== 3) fw = await queryFirmware(o.api, jobData.FirmwareId, o.iotInstanceId);
+      // Tasks are read before the firmware, so a final firmware Status is never older than the tasks shown.
+      if (allFinal || endedBadly || pollsSinceFirmware >= FIRMWARE_EVERY_POLLS) await readFirmware(allFinal);
+      else pollsSinceFirmware++;
+      if (allFinal && !isFinalFirmware(firmwareStatus)) {
+        jobStatus = String(((await o.api.request('QueryOTAJob', { JobId: o.jobId, IotInstanceId: o.iotInstanceId }, { urgent: true })).Data as { JobStatus: string }).JobStatus);
+        // The firmware read above may predate the job's end: read it again once the job has ended.
+        if ((jobStatus === 'COMPLETED' || jobStatus === 'CANCELED')) await readFirmware(true);
       }
-      const done = fw.Status === 1 || fw.Status === 3 || (allFinal && (jobStatus === 'COMPLETED' || jobStatus === 'CANCELED'));
-      snapshot = { jobId: o.jobId, firmwareId: jobData.FirmwareId, jobStatus, firmwareStatus: fw.Status, tasks, atMs: now, done };
+      const done = isFinalFirmware(firmwareStatus) || (allFinal && (jobStatus === 'COMPLETED' || jobStatus === 'CANCELED'));
+      snapshot = { jobId: o.jobId, firmwareId: fwId, jobStatus, firmwareStatus, tasks, atMs: now, done };
       unreachableSince = undefined;
     } catch (err) {
       if (!isRetryable(err)) throw err;
@@ -94,9 +127,10 @@ export async function watchJob(o: WatchOptions): Promise<Snapshot> {
       o.onSnapshot(snapshot, changed);
       if (snapshot.done) return snapshot;
     }
-    // Quick while devices move, slower while nothing changes.
+    // Quick while devices move, slower while nothing changes. The interval runs from the poll's start:
+    // time spent queued behind other jobs in the limiter is part of it, not added to it.
     intervalMs = changed.length > 0 ? o.minIntervalMs : Math.min(o.maxIntervalMs, Math.round(intervalMs * 1.5));
-    await sleepOn(o.clock, intervalMs, o.signal);
+    await sleepOn(o.clock, Math.max(0, pollStartedMs + intervalMs - o.clock.now()), o.signal);
     if (o.signal.aborted) throw new OtaError('STOPPED', 'stopped watching');
   }
 }

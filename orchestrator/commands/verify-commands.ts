@@ -63,7 +63,7 @@ function result(s: Session, base: { firmwareId: string; productKey: string; star
 }
 
 /** Watch to the end (or Ctrl-C) and turn the last snapshot into a verdict. */
-async function watchToVerdict(s: Session, jobId: string, base: { firmwareId: string; productKey: string; startedMs: number; warnings: string[] }): Promise<number> {
+async function watchToVerdict(s: Session, jobId: string, base: { firmwareId: string; productKey: string; startedMs: number; warnings: string[] }, jobStatus?: string): Promise<number> {
   const abort = new AbortController();
   const onSignal = () => abort.abort();
   process.once('SIGINT', onSignal);
@@ -72,7 +72,7 @@ async function watchToVerdict(s: Session, jobId: string, base: { firmwareId: str
   s.view.say(`watching verify job ${jobId} (re-attach with: ${watchHint(s, jobId)})`);
   try {
     last = await watchJob({
-      api: s.api, clock: systemClock, log: s.log, jobId, minIntervalMs: s.args.pollMinMs, maxIntervalMs: s.args.pollMaxMs,
+      api: s.api, clock: systemClock, log: s.log, jobId, firmwareId: base.firmwareId, ...(jobStatus ? { jobStatus } : {}), minIntervalMs: s.args.pollMinMs, maxIntervalMs: s.args.pollMaxMs,
       unreachableMs: 5 * 60_000, signal: abort.signal, ...(s.target.iotInstanceId ? { iotInstanceId: s.target.iotInstanceId } : {}),
       onSnapshot: (snap, changed) => { last = snap; s.view.update(snap, changed); },
     });
@@ -139,7 +139,7 @@ export async function runVerify(a: VerifyArgs): Promise<number> {
 export async function runWatch(a: SessionArgs & { jobId: string }): Promise<number> {
   const s = await session(a);
   const job = await jobOf(s, a.jobId);
-  return watchToVerdict(s, a.jobId, { firmwareId: job.FirmwareId, productKey: job.ProductKey, startedMs: Date.now(), warnings: [] });
+  return watchToVerdict(s, a.jobId, { firmwareId: job.FirmwareId, productKey: job.ProductKey, startedMs: Date.now(), warnings: [] }, job.JobStatus);
 }
 
 async function jobOf(s: Session, jobId: string): Promise<{ FirmwareId: string; ProductKey: string; JobStatus: string; JobType: string }> {

@@ -25,4 +25,20 @@ describe('client-side rate limiter', () => {
       }
     })();
   });
+
+  it('serves urgent calls ahead of queued ones, in their own order, and still within the budget', async () => {
+    const clock = new ManualClock(0);
+    const limiter = new RateLimiter(clock, 2, {});
+    const order: string[] = [];
+    const all = ['a', 'b', 'c', 'd'].map((n) => limiter.acquire('ListOTATaskByJob').then(() => order.push(n)));
+    all.push(limiter.acquire('QueryOTAFirmware', { urgent: true }).then(() => order.push('u1')));
+    all.push(limiter.acquire('QueryOTAFirmware', { urgent: true }).then(() => order.push('u2')));
+    for (let t = 0; t < 10_000 && order.length < 6; t += 50) {
+      await new Promise((r) => setImmediate(r));
+      clock.advance(50);
+    }
+    await Promise.all(all);
+    // 'a' was granted at once, before the urgent calls were queued.
+    expect(order).toEqual(['a', 'u1', 'u2', 'b', 'c', 'd']);
+  });
 });
