@@ -24,8 +24,8 @@ export function median(xs: number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-export function spread(xs: number[]): string {
-  return `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`;
+export function spread(xs: number[], digits = 2): string {
+  return `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
 }
 
 /** VmRSS and VmHWM (peak) of a process, in MiB, from /proc. */

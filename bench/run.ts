@@ -6,6 +6,8 @@ import { DIST, type BenchRow } from './bench-support.js';
 import { labApiBench, labConnectionsBench } from './lab-bench.js';
 import { agentPipelineBench } from './agent-bench.js';
 import { verifyBudgetBench } from './verify-budget-bench.js';
+import { fleetBench } from './fleet-bench.js';
+import { startupBench } from './startup-bench.js';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
@@ -15,6 +17,8 @@ const suites: Record<string, (quick: boolean) => Promise<BenchRow[]>> = {
   'lab-connections': labConnectionsBench,
   'agent-pipeline': agentPipelineBench,
   'verify-budget': verifyBudgetBench,
+  fleet: fleetBench,
+  'start-up': startupBench,
 };
 
 const out = join(DIST, '..', 'bench', 'results.json');

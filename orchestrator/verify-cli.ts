@@ -1,7 +1,8 @@
 // The `ota-verify` command line: argument parsing only; the commands live in commands/.
 import yargs, { type Argv } from 'yargs';
 import { runCli, UsageError } from '../shared/cli-support.js';
-import { exitCodeOf, type SessionArgs } from './commands/verify-commands.js';
+import type { SessionArgs } from './commands/verify-commands.js';
+import { exitCodeOf } from './exit-codes.js';
 
 function common<T>(y: Argv<T>) {
   return y
@@ -35,7 +36,8 @@ function sessionArgs(a: Common): SessionArgs {
 export async function runVerifyCli(argv: string[]): Promise<void> {
   await runCli('ota-verify', async () => {
     let code = 0;
-    const cmds = await import('./commands/verify-commands.js');
+    // The commands (the API client, pino, zod) load only when one runs: `--help` stays quick.
+    const cmds = () => import('./commands/verify-commands.js');
     await yargs(argv)
       .scriptName('ota-verify')
       .usage('$0 <command>\n\nProve a firmware on test benches with a verification job (CreateOTAVerifyJob) and give CI a verdict.\nExit codes: 0 verified (or needs no verification), 1 verification failed, 2 bad usage or refused,\n3 platform, auth or network failure, 4 stopped watching before the end.')
@@ -53,20 +55,20 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
         .example('$0 verify --lab lab.json --firmware-id fw000001 --devices bench-01,bench-02', 'in the lab')
         .example('$0 verify --region cn-shanghai --product-key a1xx --firmware-id XYZ --device tb-1 --device tb-2 --junit verify.xml', 'on the platform, in CI'),
       async (a) => {
-        code = await cmds.runVerify({
+        code = await (await cmds()).runVerify({
           ...sessionArgs(a), ...(a['product-key'] ? { productKey: a['product-key'] } : {}), firmwareId: a['firmware-id'],
           devices: [...a.device, ...(a.devices ? [a.devices] : [])], ...(a['timeout-minutes'] !== undefined ? { timeoutMinutes: a['timeout-minutes'] as unknown as number } : {}),
           tags: a.tag, push: a.push, needConfirm: a['need-confirm'], downloadProtocol: a['download-protocol'], wait: a.wait,
         });
       })
       .command('watch <job-id>', 're-attach to a running or finished job', (y) => common(y).positional('job-id', { type: 'string', demandOption: true }),
-        async (a) => { code = await cmds.runWatch({ ...sessionArgs(a), jobId: a['job-id'] }); })
+        async (a) => { code = await (await cmds()).runWatch({ ...sessionArgs(a), jobId: a['job-id'] }); })
       .command('status <job-id>', 'print a job once', (y) => common(y).positional('job-id', { type: 'string', demandOption: true }),
-        async (a) => { code = await cmds.runStatus({ ...sessionArgs(a), jobId: a['job-id'] }); })
+        async (a) => { code = await (await cmds()).runStatus({ ...sessionArgs(a), jobId: a['job-id'] }); })
       .command('cancel <job-id>', 'cancel a job\'s unfinished tasks', (y) => common(y).positional('job-id', { type: 'string', demandOption: true }),
-        async (a) => { code = await cmds.runCancel({ ...sessionArgs(a), jobId: a['job-id'] }); })
+        async (a) => { code = await (await cmds()).runCancel({ ...sessionArgs(a), jobId: a['job-id'] }); })
       .command('firmware <firmware-id>', 'show a firmware and its verification status', (y) => common(y).positional('firmware-id', { type: 'string', demandOption: true }),
-        async (a) => { code = await cmds.runFirmware({ ...sessionArgs(a), firmwareId: a['firmware-id'] }); })
+        async (a) => { code = await (await cmds()).runFirmware({ ...sessionArgs(a), firmwareId: a['firmware-id'] }); })
       .demandCommand(1, 'say which command: verify, watch, status, cancel, firmware')
       .strict()
       .fail((msg, err) => { throw err ?? new UsageError(`${msg} (see ota-verify --help)`); })

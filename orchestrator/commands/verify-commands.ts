@@ -1,6 +1,6 @@
 // verify, watch, status, cancel, firmware: each builds one session (target, limiter, API) and runs.
 import { systemClock } from '../../shared/clock.js';
-import { OtaError, isOtaError } from '../../shared/errors.js';
+import { isOtaError } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { createOpenApiCall } from '../../shared/openapi-client.js';
 import { PlatformApi } from '../platform-api.js';
@@ -180,17 +180,4 @@ export async function runFirmware(a: SessionArgs & { firmwareId: string }): Prom
   if (a.json) process.stdout.write(`${JSON.stringify(fw, null, 2)}\n`);
   else process.stdout.write(`firmware ${fw.FirmwareId}${fw.FirmwareName ? ` (${fw.FirmwareName})` : ''}: product ${fw.ProductKey}, module ${fw.ModuleName}, version ${fw.DestVersion}: ${label}${fw.Status === 2 ? `, ${fw.VerifyProgress}% of devices finished` : ''}\n`);
   return 0;
-}
-
-export function exitCodeOf(err: unknown): number {
-  if (isOtaError(err, 'USAGE') || isOtaError(err, 'REFUSED') || isOtaError(err, 'LAB_FILE_UNREADABLE') || isOtaError(err, 'LAB_FILE_INVALID')) return 2;
-  if (isOtaError(err, 'PLATFORM_ERROR')) {
-    const code = String(err.details.platformCode);
-    // Authentication and gateway failures are "platform/auth" (3); business refusals are "refused" (2).
-    if (/^(SignatureDoesNotMatch|InvalidAccessKeyId|InvalidTimeStamp|InvalidSecurityToken|Forbidden|Throttling|ServiceUnavailable|InternalError|iot\.system)/.test(code)) return 3;
-    return 2;
-  }
-  if (isOtaError(err, 'STOPPED')) return 4;
-  if (err instanceof OtaError) return 3;
-  return 3;
 }
