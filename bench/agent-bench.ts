@@ -42,7 +42,7 @@ export async function agentPipelineBench(quick: boolean): Promise<BenchRow[]> {
   const lab = await startLab({ deviceCount: 1, throttle: 'off' });
   const rows: BenchRow[] = [];
   try {
-    const sizes = quick ? [256 * 1024 * 1024] : [256 * 1024 * 1024, 1024 * 1024 * 1024];
+    const sizes = quick ? [128 * 1024 * 1024] : [256 * 1024 * 1024, 1024 * 1024 * 1024];
     for (const size of sizes) {
       const src = join(dir, 'fw.bin');
       await writeRandom(src, size);

@@ -46,10 +46,14 @@ export async function startLabProcess(options: Record<string, unknown>): Promise
     });
     child.once('exit', (code) => reject(new Error(`lab process exited with ${code}`)));
   });
+  let stopping = false;
   return {
     conn, child,
     async stop() {
-      if (child.exitCode !== null) return;
+      // A lab that died during the suite makes the suite fail, even if its figures were read before.
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the lab process died during the run (exit ${child.exitCode ?? child.signalCode})`);
+      if (stopping) return;
+      stopping = true;
       const done = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await done;

@@ -8,6 +8,7 @@ import { agentPipelineBench } from './agent-bench.js';
 import { verifyBudgetBench } from './verify-budget-bench.js';
 import { fleetBench } from './fleet-bench.js';
 import { startupBench } from './startup-bench.js';
+import { verifyE2eBench } from './verify-e2e-bench.js';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
@@ -16,6 +17,7 @@ const suites: Record<string, (quick: boolean) => Promise<BenchRow[]>> = {
   'lab-api': labApiBench,
   'lab-connections': labConnectionsBench,
   'agent-pipeline': agentPipelineBench,
+  'verify-e2e': verifyE2eBench,
   'verify-budget': verifyBudgetBench,
   fleet: fleetBench,
   'start-up': startupBench,
@@ -33,10 +35,13 @@ if (only) {
 }
 for (const [name, run] of Object.entries(suites)) {
   if (only && !only.split(',').includes(name)) continue;
-  process.stderr.write(`running ${name}…\n`);
+  process.stderr.write(`running ${name}…`);
+  const startedMs = Date.now();
   try {
     rows.push(...(await run(quick)).map((r) => ({ ...r, key: name })));
+    process.stderr.write(` ${((Date.now() - startedMs) / 1000).toFixed(1)} s\n`);
   } catch (err) {
+    process.stderr.write(' failed\n');
     rows.push({ key: name, suite: name, metric: 'failed to run', value: NaN, unit: '', note: (err as Error).message, met: false });
   }
 }

@@ -13,9 +13,9 @@ import { RateLimiter } from '../orchestrator/rate-limiter.js';
 import { watchJob } from '../orchestrator/watch.js';
 import { median, type BenchRow } from './bench-support.js';
 
-/** A minimal simulated bench: answers a notice with four progress steps 1-3 s apart (a download and an
- *  install take a while), then the destination version, so the watchers poll while devices move. */
-function simulate(client: MqttClient, pk: string, dn: string): void {
+/** A minimal simulated bench: answers a notice with four progress steps 1-3 s apart (0.4-1.2 s in a
+ *  quick run), then the destination version, so the watchers poll while devices move. */
+function simulate(client: MqttClient, pk: string, dn: string, stepMs: number): void {
   client.on('message', (topic, payload) => {
     if (!topic.startsWith('/ota/device/upgrade/')) return;
     const version = (JSON.parse(payload.toString()) as { data: { version: string } }).data.version;
@@ -27,13 +27,13 @@ function simulate(client: MqttClient, pk: string, dn: string): void {
       } else {
         send(`/ota/device/inform/${pk}/${dn}`, { id: '9', params: { version } });
       }
-    }, 1000 + Math.random() * 2000);
+    }, stepMs * (1 + Math.random() * 2));
     step(1);
   });
 }
 
 export async function verifyBudgetBench(quick: boolean): Promise<BenchRow[]> {
-  const jobs = quick ? 10 : 20;
+  const jobs = quick ? 5 : 20;
   const budget = 8;
   const lab = await startLab({ deviceCount: jobs * 10, throttle: 'platform', devicePrefix: 'sim-' });
   const clients: MqttClient[] = [];
@@ -43,7 +43,7 @@ export async function verifyBudgetBench(quick: boolean): Promise<BenchRow[]> {
       const creds = signDeviceCredentials({ productKey: pk, deviceName: d.deviceName, deviceSecret: d.deviceSecret, secureMode: 3 });
       const c = await mqtt.connectAsync(lab.connection.mqttUrl, { ...creds, keepalive: 300, protocolVersion: 4, reconnectPeriod: 0 });
       c.publish(`/ota/device/inform/${pk}/${d.deviceName}`, JSON.stringify({ id: '0', params: { version: '1.0.0' } }), { qos: 1 });
-      simulate(c, pk, d.deviceName);
+      simulate(c, pk, d.deviceName, quick ? 400 : 1000);
       clients.push(c);
     }
     // Setup is paced and retried like any client of a throttled platform; it is not measured.

@@ -58,6 +58,10 @@ export class LabBroker {
   static async create(options: BrokerOptions): Promise<LabBroker> {
     const self = new LabBroker(options);
     const aedes = await Aedes.createBroker({
+      // No cap on messages in flight. With aedes' default cap (100) a backlog forms while the engine's
+      // socket is busy, and mqemitter drains it recursively: a burst of connects whose $SYS messages
+      // have no subscriber overflowed the stack (mcollina/mqemitter#204; seen here at 1,000 devices).
+      concurrency: 0,
       preConnect: (client, packet, cb) => { self.#preConnect(client, packet.keepalive ?? 0); cb(null, true); },
       authenticate: (client, username, password, done) => { self.#authenticate(client, username, password, done); },
       authorizePublish: (client, packet, cb) => { self.#authorizePublish(client, packet, cb); },
