@@ -23,8 +23,13 @@ export function createHttpFetcher(o: { ca?: Buffer; allowInsecureHttp: boolean }
     const headers: Record<string, string> = {};
     if (rangeStart !== undefined && rangeStart > 0) headers.range = `bytes=${rangeStart}-`;
     const req = (https ? httpsRequest : httpRequest)(url, { method: 'GET', headers, ...(https && o.ca ? { ca: o.ca } : {}) }, (res: IncomingMessage) => {
-      // An idle socket mid-body is a network error, not a hang.
-      res.socket.setTimeout(timeoutMs, () => res.destroy(new Error(`no data for ${timeoutMs} ms`)));
+      // An idle socket mid-body is a network error, not a hang. The socket is kept alive and reused
+      // by later downloads, so the listener goes when this response does (or they pile up on it).
+      const socket = res.socket;
+      const onIdle = () => res.destroy(new Error(`no data for ${timeoutMs} ms`));
+      socket.setTimeout(timeoutMs);
+      socket.on('timeout', onIdle);
+      res.once('close', () => { socket.off('timeout', onIdle); socket.setTimeout(0); });
       resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res });
     });
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no response within ${timeoutMs} ms`)));
