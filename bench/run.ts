@@ -42,6 +42,8 @@ for (const [name, run] of Object.entries(suites)) {
     process.stderr.write(` ${((Date.now() - startedMs) / 1000).toFixed(1)} s\n`);
   } catch (err) {
     process.stderr.write(' failed\n');
+    // A missed target is a figure; a suite that could not run is an error.
+    process.exitCode = 1;
     rows.push({ key: name, suite: name, metric: 'failed to run', value: NaN, unit: '', note: (err as Error).message, met: false });
   }
 }
