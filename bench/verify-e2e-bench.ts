@@ -98,7 +98,7 @@ export async function verifyE2eBench(quick: boolean): Promise<BenchRow[]> {
     const overhead = median(overheads);
     return [{
       suite: 'verify e2e', metric: `10 agent processes × ${sizeMiB} MiB: ota-verify wall time − slowest agent's own work`, value: Number(overhead.toFixed(2)), unit: 's', target: '< 1.5', met: overhead < 1.5,
-      note: `wall ${median(walls).toFixed(2)} s (${spread(walls)}), slowest agent ${median(slowest).toFixed(2)} s (${spread(slowest)}); ${median(before).toFixed(2)} s from the command's start to the first notice taken (process start, 22 preflight calls and the create at the default 8 req/s budget), ${median(after).toFixed(2)} s from the last agent's done to the exit (polling at 1 s); ${rounds} round(s)`,
+      note: `wall ${median(walls).toFixed(2)} s (${spread(walls)}), slowest agent ${median(slowest).toFixed(2)} s (${spread(slowest)}); ${median(before).toFixed(2)} s from the command's start to the first notice taken (process start, the preflight calls and the create at the default 8 req/s budget), ${median(after).toFixed(2)} s from the last agent's done to the exit (polling at 1 s); ${rounds} round(s)`,
     }];
   } finally {
     await Promise.all(agents.map((c) => (c.exitCode === null ? new Promise((r) => { c.once('exit', r); c.kill('SIGTERM'); }) : Promise.resolve())));

@@ -15,6 +15,8 @@ export const PLATFORM_QPS: Readonly<Record<string, number>> = Object.freeze({
   CancelOTATaskByDevice: 10,
   QueryDeviceDetail: 50,
   ListOTAUnfinishedTaskByDevice: 10,
+  // From the platform's API reference (PROTOCOL.md does not list it): one call for up to 100 devices.
+  BatchQueryDeviceDetail: 5,
 });
 
 /** Codes worth retrying with backoff: throttling and the platform's transient failures. */

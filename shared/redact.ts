@@ -21,5 +21,5 @@ export function redactValues(text: string, secrets: Iterable<string>): string {
 
 /** Field names whose values are secrets wherever they appear in a log object. */
 export const SECRET_FIELDS: readonly string[] = Object.freeze([
-  'deviceSecret', 'password', 'accessKeySecret', 'AccessKeySecret', 'securityToken', 'SecurityToken', 'secret',
+  'deviceSecret', 'DeviceSecret', 'password', 'accessKeySecret', 'AccessKeySecret', 'securityToken', 'SecurityToken', 'secret',
 ]);

@@ -1,6 +1,20 @@
-// QueryDeviceDetail: online status comes from the broker's presence, the version from inform.
-import { apiError } from '../api-error.js';
-import { DEVICE_NAME_RULE, PRODUCT_KEY_RULE, type ActionHandler } from './context.js';
+// QueryDeviceDetail and BatchQueryDeviceDetail: online status comes from the broker's presence, the
+// version from inform. The batch form follows the platform's API reference (not in PROTOCOL.md): up to
+// 100 DeviceName.N of one product, unknown names left out of the answer rather than refused, the rows
+// in Data.Data, DeviceSecret included as the platform includes it.
+import { apiError, invalidParameter } from '../api-error.js';
+import type { Device } from '../model.js';
+import { DEVICE_NAME_RULE, PRODUCT_KEY_RULE, requireProduct, type ActionHandler } from './context.js';
+
+const BATCH_MAX_DEVICES = 100;
+
+function detailOf(dev: Device): Record<string, unknown> {
+  return {
+    IotId: dev.iotId, ProductKey: dev.productKey, DeviceName: dev.deviceName, Status: dev.status,
+    FirmwareVersion: dev.moduleVersions.default ?? '', UtcCreate: dev.utcCreate, UtcOnline: dev.utcOnline ?? '',
+    Nickname: '', NodeType: 0, Region: 'lab',
+  };
+}
 
 export const queryDeviceDetail: ActionHandler = (ctx) => {
   const iotId = ctx.params.optString('IotId', { maxLen: 64 });
@@ -8,11 +22,15 @@ export const queryDeviceDetail: ActionHandler = (ctx) => {
     ? ctx.store.state.devices.find((d) => d.iotId === iotId)
     : ctx.engine.device({ productKey: ctx.params.string('ProductKey', PRODUCT_KEY_RULE), deviceName: ctx.params.string('DeviceName', DEVICE_NAME_RULE) });
   if (!dev) throw apiError('iot.device.NotExistedDevice', 'The device does not exist.');
-  return {
-    Data: {
-      IotId: dev.iotId, ProductKey: dev.productKey, DeviceName: dev.deviceName, Status: dev.status,
-      FirmwareVersion: dev.moduleVersions.default ?? '', UtcCreate: dev.utcCreate, UtcOnline: dev.utcOnline ?? '',
-      Nickname: '', NodeType: 0, Region: 'lab',
-    },
-  };
+  return { Data: detailOf(dev) };
+};
+
+export const batchQueryDeviceDetail: ActionHandler = (ctx) => {
+  const productKey = ctx.params.string('ProductKey', PRODUCT_KEY_RULE);
+  const names = ctx.params.list('DeviceName', BATCH_MAX_DEVICES);
+  if (names.length === 0) throw apiError('MissingParameter', 'The input parameter "DeviceName.N" that is mandatory for processing this request is not supplied.', 400);
+  names.forEach((n, i) => { if (!DEVICE_NAME_RULE.pattern.test(n)) throw invalidParameter(`DeviceName.${i + 1}`, DEVICE_NAME_RULE.describe, n); });
+  requireProduct(ctx, productKey);
+  const rows = names.map((deviceName) => ctx.engine.device({ productKey, deviceName })).filter((d): d is Device => d !== undefined);
+  return { Data: { Data: rows.map((d) => ({ ...detailOf(d), DeviceSecret: d.deviceSecret })) } };
 };

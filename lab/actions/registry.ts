@@ -1,6 +1,6 @@
 // Every action the lab's OpenAPI serves, by its platform name.
 import type { ActionHandler } from './context.js';
-import { queryDeviceDetail } from './device-actions.js';
+import { batchQueryDeviceDetail, queryDeviceDetail } from './device-actions.js';
 import { createOtaFirmware, listOtaFirmware, queryOtaFirmware } from './firmware-actions.js';
 import { createOtaVerifyJob, listOtaJobByFirmware, queryOtaJob } from './job-actions.js';
 import {
@@ -20,5 +20,6 @@ export const LAB_ACTIONS: Readonly<Record<string, ActionHandler>> = Object.freez
   ConfirmOTATask: confirmOtaTask,
   CancelOTATaskByDevice: cancelOtaTaskByDevice,
   QueryDeviceDetail: queryDeviceDetail,
+  BatchQueryDeviceDetail: batchQueryDeviceDetail,
   ListOTAUnfinishedTaskByDevice: listOtaUnfinishedTaskByDevice,
 });

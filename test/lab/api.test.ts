@@ -213,4 +213,17 @@ describe('CreateOTAVerifyJob rules', () => {
     expect(await codeOf(c.call('ListOTAUnfinishedTaskByDevice', { ProductKey: PK, DeviceName: 'ghost-01' }))).toBe('iot.device.NotExistedDevice');
     expect(await errorOf(c.call('QueryDeviceDetail', { ProductKey: PK }))).toMatchObject({ code: 'MissingParameter', message: expect.stringContaining('DeviceName') });
   });
+
+  it('answers BatchQueryDeviceDetail for up to 100 devices, leaving unknown names out', async () => {
+    const c = popClient(lab);
+    type Row = { DeviceName: string; Status: string; FirmwareVersion: string; DeviceSecret: string };
+    const r = await c.call<{ Data: { Data: Row[] } }>('BatchQueryDeviceDetail', { ProductKey: PK, 'DeviceName.1': 'bench-12', 'DeviceName.2': 'ghost-01', 'DeviceName.3': 'bench-11' });
+    expect(r.Data.Data.map((d) => d.DeviceName)).toEqual(['bench-12', 'bench-11']);
+    expect(r.Data.Data[0]).toMatchObject({ Status: 'UNACTIVE', FirmwareVersion: '' });
+    expect(r.Data.Data[0]?.DeviceSecret).toBe(lab.connection.devices.find((d) => d.deviceName === 'bench-12')?.deviceSecret);
+    expect(await errorOf(c.call('BatchQueryDeviceDetail', { ProductKey: PK }))).toMatchObject({ code: 'MissingParameter', message: expect.stringContaining('DeviceName.N') });
+    const tooMany = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`DeviceName.${i + 1}`, `bench-${i}`]));
+    expect(await codeOf(c.call('BatchQueryDeviceDetail', { ProductKey: PK, ...tooMany }))).toMatch(/InvalidParameter/);
+    expect(await codeOf(c.call('BatchQueryDeviceDetail', { ProductKey: 'a1NoSuchProd', 'DeviceName.1': 'bench-12' }))).toBe('iot.prod.NotExistedProduct');
+  });
 });
