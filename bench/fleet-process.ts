@@ -1,7 +1,9 @@
 // Many agents in one process for the fleet benchmark: each is the agent's own code (startAgent) with its
-// own MQTT connection, work dir and state, installing by simulation. Input as JSON in argv[2]; reports
+// own MQTT connection, work dir and state, installing by simulation. Reports
 // one JSON line on stdout when every agent is connected ("ready") and one when every agent has
-// finished an upgrade ("done"), each with this process's memory. Stops on SIGTERM.
+// finished an upgrade ("done"), each with this process's memory. Stops on SIGTERM. The input is a JSON
+// file named in argv[2].
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAgentConfig } from '../agent/agent-config.js';
 import { startAgent, type Agent } from '../agent/agent.js';
@@ -11,7 +13,7 @@ import { memoryMiB } from './bench-support.js';
 
 interface FleetInput { conn: LabConnection; workRoot: string; connectConcurrency: number }
 
-const input = JSON.parse(process.argv[2] ?? '{}') as FleetInput;
+const input = JSON.parse(await readFile(process.argv[2] ?? '', 'utf8')) as FleetInput;
 const say = async (event: string, extra: Record<string, unknown> = {}) => {
   global.gc?.();
   process.stdout.write(`${JSON.stringify({ event, ...(await memoryMiB(process.pid)), ...extra })}\n`);
