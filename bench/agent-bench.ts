@@ -2,26 +2,14 @@
 // lab's file server, by the agent's own code, side by side with `curl | tee | openssl dgst` and with
 // `openssl dgst` of the local file (the hashing limit). Several rounds; medians and spreads.
 import { execFile, spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { randomFillSync } from 'node:crypto';
 import { startLab } from '../lab/start-lab.js';
-import { DIST, median, spread, type BenchRow } from './bench-support.js';
+import { DIST, median, spread, type BenchRow, writeRandom } from './bench-support.js';
 
 const run = promisify(execFile);
-
-async function writeRandom(file: string, bytes: number): Promise<void> {
-  const out = createWriteStream(file);
-  const chunk = Buffer.alloc(4 * 1024 * 1024);
-  for (let done = 0; done < bytes; done += chunk.length) {
-    randomFillSync(chunk);
-    if (!out.write(bytes - done < chunk.length ? chunk.subarray(0, bytes - done) : chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
-  }
-  await new Promise<void>((r) => out.end(r));
-}
 
 async function agentOnce(url: string, size: number, part: string): Promise<{ sec: number; digest: string; maxRssMiB: number }> {
   const child = spawn(process.execPath, [join(DIST, 'bench', 'agent-pipeline-process.js'), url, String(size), part], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -1,5 +1,7 @@
 // Helpers the benchmarks share: child processes, memory readings, medians.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { randomFillSync } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -59,4 +61,15 @@ export async function startLabProcess(options: Record<string, unknown>): Promise
       await done;
     },
   };
+}
+
+/** A file of `bytes` random bytes (incompressible, so no layer can cheat on it). */
+export async function writeRandom(file: string, bytes: number): Promise<void> {
+  const out = createWriteStream(file);
+  const chunk = Buffer.alloc(4 * 1024 * 1024);
+  for (let done = 0; done < bytes; done += chunk.length) {
+    randomFillSync(chunk);
+    if (!out.write(bytes - done < chunk.length ? chunk.subarray(0, bytes - done) : chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  await new Promise<void>((r) => out.end(r));
 }

@@ -4,27 +4,17 @@
 // its "upgrade accepted" to its "upgrade done" log line: download, digest, install, inform). What is
 // left is the orchestration overhead: process start, preflight, create, notice, polling, exit.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomFillSync } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { createOpenApiCall } from '../shared/openapi-client.js';
-import { DIST, median, spread, startLabProcess, type BenchRow } from './bench-support.js';
+import { DIST, median, spread, startLabProcess, type BenchRow, writeRandom } from './bench-support.js';
 
 interface AgentLine { time: number; msg: string; version?: string }
-
-async function writeRandom(file: string, bytes: number): Promise<void> {
-  const out = createWriteStream(file);
-  const chunk = Buffer.alloc(4 * 1024 * 1024);
-  for (let done = 0; done < bytes; done += chunk.length) {
-    randomFillSync(chunk);
-    if (!out.write(bytes - done < chunk.length ? chunk.subarray(0, bytes - done) : chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
-  }
-  await new Promise<void>((r) => out.end(r));
-}
 
 async function sha256Of(file: string): Promise<string> {
   const h = createHash('sha256');
