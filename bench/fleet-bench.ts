@@ -82,7 +82,7 @@ export async function fleetBench(quick: boolean): Promise<BenchRow[]> {
       const names = lab.conn.devices.slice(j * 10, j * 10 + 10).map((d) => d.deviceName);
       const created = await api.request('CreateOTAVerifyJob', { ProductKey: lab.conn.productKey, FirmwareId: firmwareId, TargetDeviceName: names }, { retry: false });
       const jobId = (created.Data as { JobId: string }).JobId;
-      const final = await watchJob({ api, clock: systemClock, log: silentLogger(), jobId, firmwareId, minIntervalMs: 1000, maxIntervalMs: 5000, unreachableMs: 60_000, signal: new AbortController().signal, onSnapshot: () => undefined });
+      const final = await watchJob({ api, clock: systemClock, log: silentLogger(), jobId, firmwareId, minIntervalMs: 1000, maxIntervalMs: 5000, unreachableMs: 60_000, settleGraceMs: 60_000, signal: new AbortController().signal, onSnapshot: () => undefined });
       return final.firmwareStatus;
     }));
     const allVerdictsSec = (Date.now() - startedMs) / 1000;

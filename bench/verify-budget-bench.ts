@@ -78,7 +78,7 @@ export async function verifyBudgetBench(quick: boolean): Promise<BenchRow[]> {
       // When each poll's answer came back: the interval in force at the end is the gap between the
       // last two polls (the shared budget, not the configured minimum, sets it when many jobs run).
       const polls: number[] = [];
-      const final = await watchJob({ api, clock: systemClock, log: silentLogger(), jobId, firmwareId, minIntervalMs: pollMinMs, maxIntervalMs: pollMaxMs, unreachableMs: 60_000, signal: new AbortController().signal, onSnapshot: () => { polls.push(Date.now()); } });
+      const final = await watchJob({ api, clock: systemClock, log: silentLogger(), jobId, firmwareId, minIntervalMs: pollMinMs, maxIntervalMs: pollMaxMs, unreachableMs: 60_000, settleGraceMs: 60_000, signal: new AbortController().signal, onSnapshot: () => { polls.push(Date.now()); } });
       if (final.firmwareStatus !== 1) throw new Error(`job ${jobId} was not verified`);
       const ended = endedAt.get(jobId);
       if (ended === undefined) throw new Error(`job ${jobId} has a verdict but the lab never ended it`);

@@ -47,6 +47,9 @@ export interface WatchOptions {
   maxIntervalMs: number;
   /** How long the platform may stay unreachable before the watch gives up (exit 3). */
   unreachableMs: number;
+  /** How long to keep reading a firmware left verifying (Status 2) after every task succeeded and the
+   *  job ended: PROTOCOL.md does not say the Status changes with the job, so it may come later. */
+  settleGraceMs: number;
   signal: AbortSignal;
   onSnapshot: (s: Snapshot, changed: TaskView[]) => void;
 }
@@ -79,6 +82,7 @@ export async function watchJob(o: WatchOptions): Promise<Snapshot> {
   let unreachableSince: number | undefined;
   let firmwareStatus: number | null = null;
   let pollsSinceFirmware = 0;
+  let unsettledSince: number | undefined;
   const readFirmware = async (urgent: boolean) => {
     firmwareStatus = (await queryFirmware(o.api, fwId, o.iotInstanceId, { urgent })).Status;
     pollsSinceFirmware = 0;
@@ -111,7 +115,13 @@ export async function watchJob(o: WatchOptions): Promise<Snapshot> {
         // The firmware read above may predate the job's end: read it again once the job has ended.
         if ((jobStatus === 'COMPLETED' || jobStatus === 'CANCELED')) await readFirmware(true);
       }
-      const done = isFinalFirmware(firmwareStatus) || (allFinal && (jobStatus === 'COMPLETED' || jobStatus === 'CANCELED'));
+      const jobEnded = jobStatus === 'COMPLETED' || jobStatus === 'CANCELED';
+      // Every device passed and the job ended, yet the firmware is not verified (yet): a verdict now
+      // could fail a good firmware, so read it a while longer before saying so.
+      const unsettled = allFinal && jobEnded && !isFinalFirmware(firmwareStatus) && tasks.every((t) => t.status === 'SUCCEEDED');
+      if (unsettled) unsettledSince ??= now;
+      const waiting = unsettled && now - (unsettledSince ?? now) < o.settleGraceMs;
+      const done = isFinalFirmware(firmwareStatus) || (allFinal && jobEnded && !waiting);
       snapshot = { jobId: o.jobId, firmwareId: fwId, jobStatus, firmwareStatus, tasks, atMs: now, done };
       unreachableSince = undefined;
     } catch (err) {

@@ -73,7 +73,7 @@ async function watchToVerdict(s: Session, jobId: string, base: { firmwareId: str
   try {
     last = await watchJob({
       api: s.api, clock: systemClock, log: s.log, jobId, firmwareId: base.firmwareId, ...(jobStatus ? { jobStatus } : {}), minIntervalMs: s.args.pollMinMs, maxIntervalMs: s.args.pollMaxMs,
-      unreachableMs: 5 * 60_000, signal: abort.signal, ...(s.target.iotInstanceId ? { iotInstanceId: s.target.iotInstanceId } : {}),
+      unreachableMs: 5 * 60_000, settleGraceMs: 2 * 60_000, signal: abort.signal, ...(s.target.iotInstanceId ? { iotInstanceId: s.target.iotInstanceId } : {}),
       onSnapshot: (snap, changed) => { last = snap; s.view.update(snap, changed); },
     });
   } catch (err) {
@@ -92,7 +92,9 @@ async function watchToVerdict(s: Session, jobId: string, base: { firmwareId: str
   const verdict = last.firmwareStatus === 1 ? 'verified' : 'failed';
   const r = result(s, { ...base, firmwareId: last.firmwareId }, last, verdict);
   s.view.summary(r);
-  for (const d of r.devices.filter((x) => x.status !== 'SUCCEEDED')) s.view.say(`FAILED ${d.deviceName}: ${d.status}${d.desc ? ` - ${d.desc}` : ''}`);
+  const notPassed = r.devices.filter((x) => x.status !== 'SUCCEEDED');
+  for (const d of notPassed) s.view.say(`FAILED ${d.deviceName}: ${d.status}${d.desc ? ` - ${d.desc}` : ''}`);
+  if (verdict === 'failed' && notPassed.length === 0) s.view.say(`every device passed, but the platform left the firmware at Status ${last.firmwareStatus ?? 'unknown'} (not 1, verified) after the job ended`);
   s.view.say(verdict === 'verified' ? `firmware ${r.firmwareId} is verified` : `firmware ${r.firmwareId} failed verification`);
   return finish(s, r);
 }

@@ -37,7 +37,7 @@ async function runWatch(script: Scripted[], opts: { firmwareId?: string } = {}):
   let polls = 0;
   let final: Snapshot | undefined;
   const done = watchJob({
-    api, clock, log: silentLogger(), jobId: 'job1', minIntervalMs: 1000, maxIntervalMs: 5000, unreachableMs: 60_000,
+    api, clock, log: silentLogger(), jobId: 'job1', minIntervalMs: 1000, maxIntervalMs: 5000, unreachableMs: 60_000, settleGraceMs: 30_000,
     signal: new AbortController().signal, onSnapshot: () => { polls++; }, ...opts,
   }).then((s) => { final = s; });
   for (let i = 0; i < 10_000 && final === undefined; i++) {
@@ -95,5 +95,28 @@ describe('watching a verify job', () => {
     expect(r.final.firmwareStatus).toBe(3);
     expect(r.polls).toBe(22);
     expect(r.calls.filter((c) => c === 'QueryOTAFirmware')).toHaveLength(2);
+  });
+
+  it('keeps reading a firmware left verifying after every task succeeded and the job ended, and takes its later Status', async () => {
+    const passedButVerifying: Scripted = { tasks: ['SUCCEEDED', 'SUCCEEDED'], firmwareStatus: 2, jobStatus: 'COMPLETED' };
+    const r = await runWatch([...moving(1), passedButVerifying, passedButVerifying, passedButVerifying, { ...passedButVerifying, firmwareStatus: 1 }], { firmwareId: 'fw1' });
+    expect(r.final.firmwareStatus).toBe(1);
+    expect(r.polls).toBe(5);
+  });
+
+  it('gives up on a firmware that stays verifying past the grace period, with the Status it has', async () => {
+    const stuck: Scripted = { tasks: ['SUCCEEDED'], firmwareStatus: 2, jobStatus: 'COMPLETED' };
+    const r = await runWatch([stuck], { firmwareId: 'fw1' });
+    expect(r.final.done).toBe(true);
+    expect(r.final.firmwareStatus).toBe(2);
+    // Polled for the 30 s grace (1 s apart, backing off to 5 s while nothing changes), then stopped.
+    expect(r.polls).toBeGreaterThan(3);
+    expect(r.polls).toBeLessThan(15);
+  });
+
+  it('does not wait when a device failed: the verdict is a failure whatever the firmware says later', async () => {
+    const r = await runWatch([{ tasks: ['SUCCEEDED', 'FAILED'], firmwareStatus: 2, jobStatus: 'COMPLETED' }], { firmwareId: 'fw1' });
+    expect(r.final.done).toBe(true);
+    expect(r.polls).toBe(1);
   });
 });
