@@ -113,7 +113,7 @@ export async function watchJob(o: WatchOptions): Promise<Snapshot> {
       if (allFinal && !isFinalFirmware(firmwareStatus)) {
         jobStatus = String(((await o.api.request('QueryOTAJob', { JobId: o.jobId, IotInstanceId: o.iotInstanceId }, { urgent: true })).Data as { JobStatus: string }).JobStatus);
         // The firmware read above may predate the job's end: read it again once the job has ended.
-        if ((jobStatus === 'COMPLETED' || jobStatus === 'CANCELED')) await readFirmware(true);
+        if (jobStatus === 'COMPLETED' || jobStatus === 'CANCELED') await readFirmware(true);
       }
       const jobEnded = jobStatus === 'COMPLETED' || jobStatus === 'CANCELED';
       // Every device passed and the job ended, yet the firmware is not verified (yet): a verdict now
