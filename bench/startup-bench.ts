@@ -17,7 +17,7 @@ function timeProcess(args: string[]): Promise<number> {
 }
 
 export async function startupBench(quick: boolean): Promise<BenchRow[]> {
-  const rounds = quick ? 5 : 21;
+  const rounds = quick ? 3 : 21;
   const sides = {
     node: ['-e', '0'],
     'ota-verify': [join(DIST, 'orchestrator', 'cli.js'), '--help'],
