@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { LabConnection } from '../shared/lab-connection.js';
+import type { ApiCall } from '../shared/openapi-client.js';
 
 export const DIST = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -72,4 +73,20 @@ export async function writeRandom(file: string, bytes: number): Promise<void> {
     if (!out.write(bytes - done < chunk.length ? chunk.subarray(0, bytes - done) : chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
   }
   await new Promise<void>((r) => out.end(r));
+}
+
+/** Waits until the lab knows every device's version, and says how long that took. A fleet is up only
+ *  then: a job created before a device's first inform takes an unknown source version, and the inform
+ *  that follows fails the task ("report version is not conform", as the platform does). */
+export async function untilVersionsKnown(call: ApiCall, conn: LabConnection, timeoutMs: number): Promise<number> {
+  const startedMs = Date.now();
+  for (const d of conn.devices) {
+    for (;;) {
+      const info = (await call('QueryDeviceDetail', { ProductKey: conn.productKey, DeviceName: d.deviceName })).Data as { FirmwareVersion?: string; Status?: string };
+      if (info.FirmwareVersion) break;
+      if (Date.now() - startedMs > timeoutMs) throw new Error(`${d.deviceName} had not reported its version ${timeoutMs / 1000} s after its agent started (status ${info.Status})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return Date.now() - startedMs;
 }

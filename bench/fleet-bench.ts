@@ -15,7 +15,7 @@ import { createOpenApiCall } from '../shared/openapi-client.js';
 import { PlatformApi } from '../orchestrator/platform-api.js';
 import { RateLimiter } from '../orchestrator/rate-limiter.js';
 import { watchJob } from '../orchestrator/watch.js';
-import { DIST, memoryMiB, startLabProcess, type BenchRow } from './bench-support.js';
+import { DIST, memoryMiB, startLabProcess, untilVersionsKnown, type BenchRow } from './bench-support.js';
 
 interface FleetLine { event: string; rss: number; peak: number; connectMs?: number; finished?: number; failed?: number }
 
@@ -61,19 +61,7 @@ export async function fleetBench(quick: boolean): Promise<BenchRow[]> {
     }
     const base = await next('base');
     const ready = await next('ready');
-    // Up means the platform knows every agent's version: a job created before a device's first inform
-    // would take an unknown source version, and the inform that follows fails the task (not conform).
-    const knownBy = Date.now() + 60_000;
-    for (const d of lab.conn.devices) {
-      for (;;) {
-        const detail = await call('QueryDeviceDetail', { ProductKey: lab.conn.productKey, DeviceName: d.deviceName });
-        const info = detail.Data as { FirmwareVersion?: string; Status?: string };
-        if (info.FirmwareVersion === '1.0.0') break;
-        if (Date.now() > knownBy) throw new Error(`${d.deviceName} had not reported its version 60 s after its agent connected (status ${info.Status})`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    const knownMs = Date.now() - (knownBy - 60_000);
+    const knownMs = await untilVersionsKnown(call, lab.conn, 60_000);
 
     // ota-verify's own create-and-watch code for every job at once, with the limiter out of the way.
     const api = new PlatformApi({ call, limiter: new RateLimiter(systemClock, 10_000, {}), clock: systemClock, log: silentLogger(), maxAttempts: 6, backoffBaseMs: 200, backoffMaxMs: 2000 });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { createOpenApiCall } from '../shared/openapi-client.js';
-import { DIST, median, spread, startLabProcess, type BenchRow, writeRandom } from './bench-support.js';
+import { DIST, median, spread, startLabProcess, untilVersionsKnown, type BenchRow, writeRandom } from './bench-support.js';
 
 interface AgentLine { time: number; msg: string; version?: string }
 
@@ -49,15 +49,7 @@ export async function verifyE2eBench(quick: boolean): Promise<BenchRow[]> {
     const put = await fetch(`${lab.conn.fileServer}/admin/objects/fw.bin`, { method: 'PUT', headers: { authorization: `Bearer ${lab.conn.adminToken}`, 'content-length': String(size) }, body: Readable.toWeb(createReadStream(fwFile)), duplex: 'half' });
     const stored = (await put.json()) as { url: string };
     const sign = await sha256Of(fwFile);
-    // Up means the lab knows every agent's version (see the fleet suite).
-    for (const name of names) {
-      for (let attempt = 0; ; attempt++) {
-        const d = await call('QueryDeviceDetail', { ProductKey: lab.conn.productKey, DeviceName: name });
-        if ((d.Data as { FirmwareVersion?: string }).FirmwareVersion) break;
-        if (attempt > 200) throw new Error(`${name} never reported its version`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    await untilVersionsKnown(call, lab.conn, 60_000);
 
     const walls: number[] = [];
     const slowest: number[] = [];
