@@ -1,8 +1,7 @@
 // Many agents in one process for the fleet benchmark: each is the agent's own code (startAgent) with its
-// own MQTT connection, work dir and state, installing by simulation. Reports
-// one JSON line on stdout when every agent is connected ("ready") and one when every agent has
-// finished an upgrade ("done"), each with this process's memory. Stops on SIGTERM. The input is a JSON
-// file named in argv[2].
+// own MQTT connection, work dir and state, installing by simulation. Input: a JSON file named in argv[2].
+// Reports one JSON line on stdout when every agent is connected ("ready") and one when every agent has
+// finished an upgrade ("done"), each with this process's memory. Stops on SIGTERM.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAgentConfig } from '../agent/agent-config.js';
@@ -26,6 +25,7 @@ let finished = 0;
 let failed = 0;
 const devices = input.conn.devices;
 const startedMs = Date.now();
+const settled = () => { if (finished + failed === devices.length) void say('done', { finished, failed }); };
 // Connect in waves, as a fleet powering up would; every agent still gets its own connection.
 for (let i = 0; i < devices.length; i += input.connectConcurrency) {
   const wave = devices.slice(i, i + input.connectConcurrency).map(async (d) => {
@@ -34,8 +34,8 @@ for (let i = 0; i < devices.length; i += input.connectConcurrency) {
       allowInsecureHttp: true, simulateInstall: true, workDir: join(input.workRoot, d.deviceName), modules: [{ name: 'default', version: '1.0.0' }], logLevel: 'silent',
     }, 'fleet');
     const agent = await startAgent(config, { log });
-    agent.events.on('done', () => { finished++; if (finished + failed === devices.length) void say('done', { finished, failed }); });
-    agent.events.on('failed', () => { failed++; if (finished + failed === devices.length) void say('done', { finished, failed }); });
+    agent.events.on('done', () => { finished++; settled(); });
+    agent.events.on('failed', () => { failed++; settled(); });
     agents.push(agent);
   });
   await Promise.all(wave);
