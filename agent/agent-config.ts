@@ -7,6 +7,14 @@ import { DEVICE_SIGN_METHODS } from '../shared/device-credentials.js';
 import { OtaError, errorMessage } from '../shared/errors.js';
 import { readLabConnection } from '../shared/lab-connection.js';
 
+/** The variable the device secret is read from. */
+export const DEVICE_SECRET_ENV = 'OTA_DEVICE_SECRET';
+/** Variables that carry a secret: the agent's own, and the cloud credentials a bench shell may hold.
+ *  None of them reaches the install hook or the version command. */
+export const SECRET_ENV_VARS: readonly string[] = Object.freeze([
+  DEVICE_SECRET_ENV, 'ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'ALIBABA_CLOUD_SECURITY_TOKEN',
+]);
+
 const moduleSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, '1-64 letters, digits, "_" or "-"').default('default'),
   /** The version the device runs now (ignored when versionCommand is set). */
@@ -33,6 +41,8 @@ export const agentConfigSchema = z.object({
   installCommand: z.string().min(1).optional(),
   simulateInstall: z.boolean().default(false),
   installTimeoutSec: z.number().int().positive().default(600),
+  /** A version command running longer is failed and its process group killed. */
+  versionTimeoutSec: z.number().int().positive().max(600).default(30),
   workDir: z.string().min(1).default('./ota-work'),
   downloadRetries: z.number().int().min(0).max(100).default(5),
   downloadTimeoutMs: z.number().int().positive().default(30_000),
@@ -130,7 +140,8 @@ export async function loadAgentConfig(s: ConfigSources): Promise<AgentConfig> {
       throw new OtaError('INVALID_CONFIG', `cannot read deviceSecretFile ${secretFile}: ${errorMessage(cause)}`, { cause, details: { field: 'deviceSecretFile' } });
     }
   }
-  if (env.OTA_DEVICE_SECRET) merged.deviceSecret = env.OTA_DEVICE_SECRET;
+  const fromEnv = env[DEVICE_SECRET_ENV];
+  if (fromEnv) merged.deviceSecret = fromEnv;
   merged.deviceSecret ??= '';
   return parseAgentConfig(merged, source);
 }

@@ -51,6 +51,9 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   });
   const events = new EventEmitter();
   const running = new Map<string, Running>();
+  /** Aborted by close(): stops version commands that would otherwise hold the close for their timeout. */
+  const stopping = new AbortController();
+  const secrets = [config.deviceSecret];
   let msgId = 0;
   let closing: Promise<void> | undefined;
 
@@ -62,7 +65,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
 
   const currentVersion = async (module: string): Promise<string> => {
     const m = config.modules.find((x) => x.name === module);
-    if (m?.versionCommand) return readVersion(m.versionCommand);
+    if (m?.versionCommand) return readVersion(m.versionCommand, { timeoutSec: config.versionTimeoutSec, secrets, signal: stopping.signal });
     return store.state.versions[module] ?? m?.version ?? '0.0.0';
   };
 
@@ -85,8 +88,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     const entry: Running = { rec, abort, finished: Promise.resolve() };
     entry.finished = (async () => {
       try {
+        // The flow's own move to 'done' logs "upgrade done"; one line per upgrade.
         await runFlow({ rec, config, store, fetcher, clock, log, publicKey, signal: abort.signal, progress: reporter, inform, currentVersion });
-        log.info({ module: rec.module, version: rec.version }, 'upgrade done');
         events.emit('done', rec);
       } catch (err) {
         if (isOtaError(err, 'CANCELLED') && abort.signal.aborted) return;
@@ -173,12 +176,13 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     events, store,
     close() {
       closing ??= (async () => {
+        stopping.abort();
         for (const r of running.values()) r.abort.abort();
-        // Close the channel first: a QoS 1 publish to a broker that is gone never completes, and the
-        // flows and the notice queue may be waiting on one. Nothing is lost: every connect re-announces
-        // the installed version, and the upgrade state is on disk.
-        await channel.close();
-        await Promise.all([...running.values()].map((r) => r.finished));
+        // The channel closes while the flows stop (a hook gets its SIGTERM → SIGKILL grace), not after:
+        // a QoS 1 publish to a broker that is gone never completes, and the flows and the notice queue
+        // may be waiting on one; close() fails those. Nothing is lost: every connect re-announces the
+        // installed version, and the upgrade state is on disk.
+        await Promise.all([channel.close(), ...[...running.values()].map((r) => r.finished)]);
         await queue;
         await store.save();
       })();

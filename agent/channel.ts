@@ -10,6 +10,13 @@ import { OtaError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { deviceTopic, type DeviceId } from '../shared/topics.js';
 
+/** close() waits this long for acks: short enough that a whole agent close stays within 3 s. */
+const GRACEFUL_CLOSE_MS = 1000;
+
+function closedError(): OtaError {
+  return new OtaError('CHANNEL_CLOSED', 'the MQTT channel was closed before the message was acknowledged');
+}
+
 export interface Channel {
   publish(topic: string, payload: Record<string, unknown>, qos: 0 | 1): Promise<void>;
   /** Downlink messages for this device. */
@@ -28,6 +35,8 @@ export interface MqttChannelOptions extends DeviceId {
   caFile?: string;
   reconnectBaseMs: number;
   reconnectMaxMs: number;
+  /** How long close() waits for unacknowledged QoS 1 messages before dropping the socket. */
+  gracefulCloseMs?: number;
   clock: Clock;
   log: Logger;
 }
@@ -40,15 +49,14 @@ export class MqttChannel implements Channel {
   #attempt = 0;
   #retry: TimerHandle | undefined;
   #closing: Promise<void> | undefined;
-  /** Rejects when the channel closes: mqtt.js leaves queued QoS 1 publishes pending forever then. */
-  readonly #closed: Promise<never>;
-  #markClosed: () => void = () => undefined;
+  /** Publishes not yet acknowledged: mqtt.js leaves queued QoS 1 publishes pending forever once the
+   *  channel is closed, so close() fails them. One entry per message, removed when it settles (a
+   *  shared "closed" promise raced by every publish kept one reaction per message until close). */
+  readonly #pending = new Set<(err: Error) => void>();
 
   private constructor(o: MqttChannelOptions, client: MqttClient) {
     this.#o = o;
     this.#client = client;
-    this.#closed = new Promise<never>((_resolve, reject) => { this.#markClosed = () => reject(new OtaError('CHANNEL_CLOSED', 'the MQTT channel was closed before the message was acknowledged')); });
-    this.#closed.catch(() => undefined);
     client.on('connect', () => { this.#attempt = 0; void this.#ready(); });
     client.on('message', (topic, payload) => { for (const fn of this.#onMessage) fn(topic, payload); });
     client.on('close', () => this.#scheduleReconnect());
@@ -79,20 +87,38 @@ export class MqttChannel implements Channel {
     if (this.#client.connected) fn();
   }
 
-  async publish(topic: string, payload: Record<string, unknown>, qos: 0 | 1): Promise<void> {
+  publish(topic: string, payload: Record<string, unknown>, qos: 0 | 1): Promise<void> {
+    if (this.#closing) return Promise.reject(closedError());
     // Offline publishes wait in mqtt.js's queue and go out after the reconnect, unless we close first.
-    await Promise.race([this.#client.publishAsync(topic, JSON.stringify(payload), { qos }), this.#closed]);
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.add(reject);
+      this.#client.publishAsync(topic, JSON.stringify(payload), { qos }).then(() => resolve(), reject)
+        .finally(() => this.#pending.delete(reject));
+    });
   }
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#retry?.cancel();
-      // Give in-flight QoS 1 messages a moment to be acknowledged, but never wait on a broker that is
-      // gone: what matters (the upgrade's state) is on disk and is re-sent on the next start.
-      const graceful = this.#client.endAsync(false).then(() => true, () => true);
-      const gaveUp = new Promise<boolean>((resolve) => { this.#o.clock.setTimer(2000, () => resolve(false)); });
-      if (!(await Promise.race([graceful, gaveUp]))) await this.#client.endAsync(true).catch(() => undefined);
-      this.#markClosed();
+      this.#retry = undefined;
+      if (this.#client.connected) {
+        // Give in-flight QoS 1 messages a moment to be acknowledged, but never wait on a broker that
+        // is gone: what matters (the upgrade's state) is on disk and is re-sent on the next start.
+        let timer: TimerHandle | undefined;
+        const gaveUp = new Promise<boolean>((resolve) => { timer = this.#o.clock.setTimer(this.#o.gracefulCloseMs ?? GRACEFUL_CLOSE_MS, () => resolve(false)); });
+        const graceful = this.#client.endAsync(false).then(() => true, () => true);
+        const won = await Promise.race([graceful, gaveUp]);
+        timer?.cancel();
+        // mqtt.js ignores a second end() while the first one waits for acks that will never come
+        // (after a kick the unacked messages stay "outgoing"), so drop the socket ourselves.
+        if (!won) this.#client.stream.destroy();
+      } else {
+        // Not connected (kicked, reconnecting): nothing can be flushed; end at once.
+        await this.#client.endAsync(true).catch(() => undefined);
+      }
+      const err = closedError();
+      for (const reject of this.#pending) reject(err);
+      this.#pending.clear();
     })();
     return this.#closing;
   }

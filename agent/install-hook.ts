@@ -1,10 +1,14 @@
 // The install hook: a shell command run with the file path(s) as arguments and the notice's facts in
 // environment variables. Lines `progress N` on stdout report install progress. Non-zero exit or a
-// timeout is an install failure (step -4) carrying the hook's last stderr line.
-import { spawn } from 'node:child_process';
+// timeout is an install failure (step -4) carrying the hook's last stderr line, scrubbed of secrets.
+// Neither the hook nor the version command sees the device secret (see commandEnv).
 import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OtaError } from '../shared/errors.js';
+import { OtaError, quote } from '../shared/errors.js';
+import { VERSION_RULE } from '../shared/platform-rules.js';
+import { redactUrlSecrets, redactValues } from '../shared/redact.js';
+import { SECRET_ENV_VARS } from './agent-config.js';
+import { cleanEnv, runProcessGroup } from './process-group.js';
 
 export interface InstallFacts {
   version: string;
@@ -24,39 +28,40 @@ export function hookEnv(f: InstallFacts): Record<string, string> {
   };
 }
 
-export async function runInstallHook(command: string, facts: InstallFacts, o: { timeoutSec: number; signal: AbortSignal; onProgress: (pct: number) => void }): Promise<void> {
-  const child = spawn('/bin/sh', ['-c', command, 'ota-install', ...facts.files], {
-    env: { ...process.env, ...hookEnv(facts) }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
-  });
-  let lastErr = '';
-  let outBuf = '';
-  child.stdout.on('data', (c: Buffer) => {
-    outBuf += c.toString();
-    let nl: number;
-    while ((nl = outBuf.indexOf('\n')) >= 0) {
-      const line = outBuf.slice(0, nl).trim();
-      outBuf = outBuf.slice(nl + 1);
+export interface HookOptions {
+  timeoutSec: number;
+  /** Between SIGTERM and SIGKILL to the hook's process group when it is stopped (default KILL_GRACE_MS). */
+  killGraceMs?: number;
+  signal: AbortSignal;
+  onProgress: (pct: number) => void;
+  /** Secret values: kept out of the hook's environment and scrubbed from what it says. */
+  secrets: readonly string[];
+}
+
+/** What a command's environment is built from: the agent's own, minus every secret-bearing variable. */
+function commandEnv(secrets: readonly string[], extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return cleanEnv(process.env, SECRET_ENV_VARS, secrets, extra);
+}
+
+/** A line a command wrote, fit for a log or the platform's desc: no URL signature, no secret. */
+function scrub(line: string, secrets: readonly string[]): string {
+  return redactValues(redactUrlSecrets(line), secrets);
+}
+
+export async function runInstallHook(command: string, facts: InstallFacts, o: HookOptions): Promise<void> {
+  const r = await runProcessGroup({
+    command, name: 'ota-install', args: facts.files, env: commandEnv(o.secrets, hookEnv(facts)), timeoutMs: o.timeoutSec * 1000,
+    ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}), signal: o.signal, keepStdoutBytes: 0,
+    onLine: (line) => {
       const m = /^progress\s+(\d{1,3})$/.exec(line);
       if (m) o.onProgress(Math.min(100, Number(m[1])));
-    }
+    },
   });
-  child.stderr.on('data', (c: Buffer) => {
-    const lines = c.toString().split('\n').map((l) => l.trim()).filter(Boolean);
-    if (lines.length) lastErr = lines[lines.length - 1] as string;
-  });
-  let timedOut = false;
-  // The hook runs in its own process group so a timeout stops everything it started.
-  const kill = (sig: NodeJS.Signals) => { try { process.kill(-(child.pid as number), sig); } catch { /* already gone */ } };
-  const timer = setTimeout(() => { timedOut = true; kill('SIGTERM'); setTimeout(() => kill('SIGKILL'), 2000).unref(); }, o.timeoutSec * 1000);
-  const onAbort = () => kill('SIGTERM');
-  o.signal.addEventListener('abort', onAbort);
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (c) => resolve(c));
-  }).finally(() => { clearTimeout(timer); o.signal.removeEventListener('abort', onAbort); });
-  if (o.signal.aborted) throw new OtaError('CANCELLED', 'install cancelled');
-  if (timedOut) throw new OtaError('INSTALL_FAILED', `install hook timed out after ${o.timeoutSec} s${lastErr ? `: ${lastErr}` : ''}`);
-  if (code !== 0) throw new OtaError('INSTALL_FAILED', `install hook exited ${code}${lastErr ? `: ${lastErr}` : ''}`);
+  const lastErr = r.lastErrLine ? `: ${scrub(r.lastErrLine, o.secrets)}` : '';
+  if (r.spawnError) throw new OtaError('INSTALL_FAILED', `install hook could not start: ${r.spawnError.message}`, { cause: r.spawnError });
+  if (r.aborted || o.signal.aborted) throw new OtaError('CANCELLED', 'install cancelled');
+  if (r.timedOut) throw new OtaError('INSTALL_FAILED', `install hook timed out after ${o.timeoutSec} s${lastErr}`);
+  if (r.code !== 0) throw new OtaError('INSTALL_FAILED', `install hook ${r.code === null ? `killed by ${r.exitSignal ?? 'a signal'}` : `exited ${r.code}`}${lastErr}`);
 }
 
 /** `--simulate-install`: keep the firmware in the work directory as the "installed" image. */
@@ -69,14 +74,34 @@ export async function simulateInstall(facts: InstallFacts, onProgress: (pct: num
   }
 }
 
-/** Read a module's version with its version command. */
-export async function readVersion(command: string, timeoutSec = 30): Promise<string> {
-  const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutSec * 1000);
-  const code = await new Promise<number | null>((resolve, reject) => { child.on('error', reject); child.on('close', resolve); }).finally(() => clearTimeout(timer));
-  const version = out.trim().split('\n').pop()?.trim() ?? '';
-  if (code !== 0 || !version) throw new OtaError('VERSION_UNREADABLE', `version command exited ${code}${version ? '' : ' and printed nothing'}`, { expected: 'the version on the last line of stdout' });
+/** The version command's output beyond this is refused: a version is one short line. */
+const VERSION_OUTPUT_MAX_BYTES = 64 * 1024;
+
+export interface VersionOptions {
+  timeoutSec: number;
+  killGraceMs?: number;
+  secrets: readonly string[];
+  signal?: AbortSignal;
+}
+
+/** Read a module's version with its version command (last line of stdout, checked against the version rule). */
+export async function readVersion(command: string, o: VersionOptions): Promise<string> {
+  const r = await runProcessGroup({
+    command, name: 'ota-version', env: commandEnv(o.secrets), timeoutMs: o.timeoutSec * 1000,
+    ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}), keepStdoutBytes: VERSION_OUTPUT_MAX_BYTES, ...(o.signal ? { signal: o.signal } : {}),
+  });
+  const expected = 'the version on the last line of stdout';
+  const why = r.spawnError ? `could not start: ${r.spawnError.message}`
+    : r.aborted ? 'was stopped (the agent is closing)'
+      : r.timedOut ? `timed out after ${o.timeoutSec} s`
+        : r.overflow ? `printed more than ${VERSION_OUTPUT_MAX_BYTES} bytes`
+          : r.code !== 0 ? `exited ${r.code ?? r.exitSignal}${r.lastErrLine ? `: ${scrub(r.lastErrLine, o.secrets)}` : ''}`
+            : undefined;
+  if (why) throw new OtaError('VERSION_UNREADABLE', `version command ${why}`, { expected });
+  const version = r.stdout.trim().split('\n').pop()?.trim() ?? '';
+  if (!version) throw new OtaError('VERSION_UNREADABLE', 'version command printed nothing', { expected });
+  if (!VERSION_RULE.pattern.test(version)) {
+    throw new OtaError('VERSION_UNREADABLE', `version command printed ${quote(version, 40)}, not a version`, { expected: `${expected}: ${VERSION_RULE.describe}` });
+  }
   return version;
 }

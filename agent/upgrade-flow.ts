@@ -91,7 +91,7 @@ export const install: Step = async (c) => {
     extData: c.rec.extData, files: c.rec.files.map((f) => f.partPath), workDir: c.store.dir,
   };
   const onProgress = (pct: number) => c.progress.report(VERIFIED_AT + (pct / 100) * INSTALL_SHARE, 'installing');
-  if (c.config.installCommand) await runInstallHook(c.config.installCommand, facts, { timeoutSec: c.config.installTimeoutSec, signal: c.signal, onProgress });
+  if (c.config.installCommand) await runInstallHook(c.config.installCommand, facts, { timeoutSec: c.config.installTimeoutSec, signal: c.signal, onProgress, secrets: [c.config.deviceSecret] });
   else await simulateInstall(facts, onProgress);
   // Without a version command the hook's success is the word that the destination version runs now.
   c.store.state.versions[c.rec.module] = c.rec.version;

@@ -165,6 +165,8 @@ export class OtaEngine {
 
   #onProgress(id: DeviceId, payload: Buffer): void {
     const msg = parseMessage(progressSchema, payload, 'progress');
+    // Every progress as received, task or not: what a device reported is observable (tests, tooling).
+    this.events.emit('progress', id, msg.params.module ?? 'default', msg.params.step, msg.params.desc ?? '');
     const task = this.activeTask(id, msg.params.module ?? 'default');
     if (!task || task.status === 'CONFIRM') {
       this.#d.log.info({ device: id.deviceName, step: msg.params.step }, 'progress with no task in progress ignored');

@@ -71,6 +71,8 @@ export class ManualClock implements Clock {
 
 /** Wait `ms` on `clock`; resolves early (never rejects) when `signal` aborts. */
 export function sleepOn(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  // An already-aborted signal never fires 'abort' again: without this check the wait ran in full.
+  if (signal?.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const stop = () => { t.cancel(); resolve(); };
     const t = clock.setTimer(ms, () => { signal?.removeEventListener('abort', stop); resolve(); });

@@ -34,7 +34,7 @@ export async function checkAgent(sources: ConfigSources): Promise<number> {
     });
     for (const m of config.modules) {
       const { readVersion } = await import('../install-hook.js');
-      const version = m.versionCommand ? await readVersion(m.versionCommand) : m.version ?? '0.0.0';
+      const version = m.versionCommand ? await readVersion(m.versionCommand, { timeoutSec: config.versionTimeoutSec, secrets: [config.deviceSecret] }) : m.version ?? '0.0.0';
       await channel.publish(deviceTopic('inform', config), { id: '1', params: { version, ...(m.name === 'default' ? {} : { module: m.name }) } }, 1);
       process.stdout.write(`ok: ${config.productKey}/${config.deviceName} connected to ${url}; module ${m.name} reported version ${version}\n`);
     }

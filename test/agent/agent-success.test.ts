@@ -1,11 +1,14 @@
 // The agent against the lab: success with every notice variant the platform may send.
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startLab, type Lab } from '../../lab/start-lab.js';
 import type { NoticeStyle } from '../../lab/notice.js';
 import type { Agent } from '../../agent/agent.js';
 import { addFirmware, createVerifyJob, deviceStatus, popClient, taskReaches } from '../helpers/lab-fixtures.js';
-import { AGENT_LOG, expectNoSecretsIn, recordProgress, testAgent } from '../helpers/agent-fixtures.js';
+import { AGENT_LOG, expectNoSecretsIn, failuresIn, recordProgress, recordReceived, testAgent } from '../helpers/agent-fixtures.js';
 
 let lab: Lab;
 const agents: Agent[] = [];
@@ -54,20 +57,50 @@ describe('agent upgrade success', () => {
     expect(await verified(firmwareId)).toBe(1);
   });
 
-  it('installs a multi-file package, each file checked against its own digest', async () => {
-    agents.push(await testAgent(lab, 'bench-03'));
+  it('installs a multi-file package: every file checked against its own digest and handed to the hook', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'agent-multi-'));
+    const seen = join(dir, 'seen');
+    // The hook records each argument's content digest, and the same for OTA_FILES.
+    const hook = `for f in "$@"; do sha256sum "$f" | cut -d' ' -f1; done > ${seen}; printf '%s\\n' "$OTA_FILES" | wc -l >> ${seen}`;
+    const received = recordReceived(lab, 'bench-03');
+    agents.push(await testAgent(lab, 'bench-03', { simulateInstall: false, installCommand: hook }));
     await deviceStatus(lab, 'bench-03');
     const a = Buffer.alloc(70_000, 3);
     const b = Buffer.alloc(50_000, 4);
-    const ua = await lab.putFirmwareFile('app.bin', a);
-    const ub = await lab.putFirmwareFile('res.bin', b);
     const sha = (x: Buffer) => createHash('sha256').update(x).digest('hex');
-    const res = await popClient(lab).call<{ Data: { FirmwareId: string } }>('CreateOTAFirmware', {
-      ProductKey: lab.connection.productKey, FirmwareName: 'multi', DestVersion: '4.0.0', SignMethod: 'SHA256',
-      MultiFiles: [{ Name: 'app.bin', Size: a.length, Url: ua.url, SignValue: sha(a) }, { Name: 'res.bin', Size: b.length, Url: ub.url, SignValue: sha(b) }],
-    });
-    await createVerifyJob(lab, res.Data.FirmwareId, ['bench-03']);
+    const multi = async (version: string, signB: string) => {
+      const ua = await lab.putFirmwareFile('app.bin', a);
+      const ub = await lab.putFirmwareFile('res.bin', b);
+      const res = await popClient(lab).call<{ Data: { FirmwareId: string } }>('CreateOTAFirmware', {
+        ProductKey: lab.connection.productKey, FirmwareName: `multi-${version}`, DestVersion: version, SignMethod: 'SHA256',
+        MultiFiles: [{ Name: 'app.bin', Size: a.length, Url: ua.url, SignValue: sha(a) }, { Name: 'res.bin', Size: b.length, Url: ub.url, SignValue: signB }],
+      });
+      await createVerifyJob(lab, res.Data.FirmwareId, ['bench-03']);
+    };
+    // The second file's digest is wrong: the second file is verified too, and nothing is installed.
+    await multi('4.0.0', sha(Buffer.from('something else')));
+    await taskReaches(lab, 'bench-03', 'FAILED');
+    const failures = failuresIn(received.progress);
+    expect(failures.map((f) => [f.module, f.step])).toEqual([['default', -3]]);
+    expect(failures[0]?.desc).toMatch(new RegExp(`^digest mismatch: got ${sha(b).slice(0, 16)}`));
+    await expect(readFile(seen, 'utf8')).rejects.toThrow();
+    await multi('4.0.1', sha(b));
     await taskReaches(lab, 'bench-03', 'SUCCEEDED');
+    expect((await readFile(seen, 'utf8')).trim().split('\n')).toEqual([sha(a), sha(b), '2']);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('logs "upgrade done" once per upgrade', async () => {
+    const agent = await testAgent(lab, 'bench-01');
+    agents.push(agent);
+    await deviceStatus(lab, 'bench-01');
+    const before = AGENT_LOG.length;
+    const done = new Promise((resolve) => agent.events.once('done', resolve));
+    const { firmwareId } = await addFirmware(lab, { version: '2.2.0' });
+    await createVerifyJob(lab, firmwareId, ['bench-01']);
+    await taskReaches(lab, 'bench-01', 'SUCCEEDED');
+    await done;
+    expect(AGENT_LOG.slice(before).filter((l) => l.includes('"msg":"upgrade done"'))).toHaveLength(1);
   });
 });
 

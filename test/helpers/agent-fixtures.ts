@@ -47,3 +47,56 @@ export function recordProgress(lab: Lab, deviceName: string): number[] {
   });
   return seen;
 }
+
+export interface ReceivedProgress {
+  deviceName: string;
+  module: string;
+  step: number;
+  desc: string;
+}
+
+/** Every progress message the lab received from a device (task or not), as it received it. */
+export function recordReceived(lab: Lab, deviceName: string): { progress: ReceivedProgress[]; informs: { module: string; version: string }[] } {
+  const progress: ReceivedProgress[] = [];
+  const informs: { module: string; version: string }[] = [];
+  lab.engine.events.on('progress', (id: { deviceName: string }, module: string, step: number, desc: string) => {
+    if (id.deviceName === deviceName) progress.push({ deviceName, module, step, desc });
+  });
+  lab.engine.events.on('inform', (id: { deviceName: string }, module: string, version: string) => {
+    if (id.deviceName === deviceName) informs.push({ module, version });
+  });
+  return { progress, informs };
+}
+
+/** The failure steps (negative) among what the lab received. */
+export function failuresIn(progress: readonly ReceivedProgress[]): { module: string; step: number; desc: string }[] {
+  return progress.filter((p) => p.step < 0).map(({ module, step, desc }) => ({ module, step, desc }));
+}
+
+/** Resolves with the first failure step the lab receives from the device for `module`. */
+export function failureReceived(lab: Lab, deviceName: string, module = 'default'): Promise<{ step: number; desc: string }> {
+  return new Promise((resolve) => {
+    const on = (id: { deviceName: string }, m: string, step: number, desc: string) => {
+      if (id.deviceName === deviceName && m === module && step < 0) {
+        lab.engine.events.off('progress', on);
+        resolve({ step, desc });
+      }
+    };
+    lab.engine.events.on('progress', on);
+  });
+}
+
+/** Resolves once the lab knows the device's version of `module` (an agent's first inform arrived):
+ *  a job created before that has no source version, and the first inform would then fail it. */
+export function versionKnown(lab: Lab, deviceName: string, module = 'default'): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (lab.store.state.devices.find((d) => d.deviceName === deviceName)?.moduleVersions[module] !== undefined) {
+        lab.engine.events.off('inform', check);
+        resolve();
+      }
+    };
+    lab.engine.events.on('inform', check);
+    check();
+  });
+}
