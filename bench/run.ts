@@ -5,6 +5,7 @@ import { cpus } from 'node:os';
 import { DIST, type BenchRow } from './bench-support.js';
 import { labApiBench, labConnectionsBench } from './lab-bench.js';
 import { agentPipelineBench } from './agent-bench.js';
+import { agentSoakBench } from './agent-soak-bench.js';
 import { verifyBudgetBench } from './verify-budget-bench.js';
 import { fleetBench } from './fleet-bench.js';
 import { startupBench } from './startup-bench.js';
@@ -17,6 +18,7 @@ const suites: Record<string, (quick: boolean) => Promise<BenchRow[]>> = {
   'lab-api': labApiBench,
   'lab-connections': labConnectionsBench,
   'agent-pipeline': agentPipelineBench,
+  'agent-soak': agentSoakBench,
   'verify-e2e': verifyE2eBench,
   'verify-budget': verifyBudgetBench,
   fleet: fleetBench,
