@@ -140,7 +140,10 @@ export class MqttChannel implements Channel {
     this.#o.log.warn({ delayMs, attempt: this.#attempt }, 'disconnected; reconnecting');
     this.#retry = this.#o.clock.setTimer(delayMs, () => {
       this.#retry = undefined;
-      if (!this.#closing) this.#client.reconnect();
+      // Keep mqtt.js's stores: reconnect() without them starts empty ones, and the QoS 1 messages not
+      // yet acknowledged (a final inform, a failure step) were then never re-sent and their publishes
+      // never settled, which held a finished upgrade at "reporting" and made close() wait for acks.
+      if (!this.#closing) this.#client.reconnect({ incomingStore: this.#client.incomingStore, outgoingStore: this.#client.outgoingStore });
     });
   }
 }
