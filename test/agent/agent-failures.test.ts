@@ -10,6 +10,7 @@ import { startLab, type Lab } from '../../lab/start-lab.js';
 import type { Agent } from '../../agent/agent.js';
 import type { Task } from '../../lab/model.js';
 import { addFirmware, createVerifyJob, deviceStatus, taskReaches } from '../helpers/lab-fixtures.js';
+import { processGone } from '../helpers/processes.js';
 import { AGENT_LOG, expectNoSecretsIn, failuresIn, recordReceived, testAgent, versionKnown } from '../helpers/agent-fixtures.js';
 
 let lab: Lab;
@@ -137,7 +138,7 @@ describe('agent failures', () => {
     expect(failure).toEqual({ step: -4, desc: 'install hook timed out after 1 s' });
     const started = (await readFile(pids, 'utf8')).trim().split('\n').map(Number);
     expect(started).toHaveLength(2);
-    for (const pid of started) expect(await isGone(pid), `pid ${pid}`).toBe(true);
+    for (const pid of started) expect(await processGone(pid), `pid ${pid}`).toBe(true);
   });
 
   it('-4: a version read back that is not the destination names both versions', async () => {
@@ -152,7 +153,7 @@ describe('agent failures', () => {
     expect(failure).toEqual({ step: -4, desc: 'version command timed out after 1 s' });
     const started = (await readFile(pids, 'utf8')).trim().split('\n').map(Number);
     expect(started.length).toBeGreaterThan(0);
-    for (const pid of started) expect(await isGone(pid), `pid ${pid}`).toBe(true);
+    for (const pid of started) expect(await processGone(pid), `pid ${pid}`).toBe(true);
   });
 
   it('-4: a version command that floods stdout is stopped at 64 KiB', async () => {
@@ -173,16 +174,6 @@ describe('agent failures', () => {
     expect(facts[4]).toMatch(/\.part$/);
   });
 });
-
-/** True once a process no longer runs (gone, or a zombie waiting for its reaper). */
-async function isGone(pid: number): Promise<boolean> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
 
 afterAll(() => {
   expect(AGENT_LOG.length).toBeGreaterThan(0);

@@ -8,7 +8,7 @@ import { startLab, type Lab } from '../../lab/start-lab.js';
 import { ManualClock } from '../../shared/clock.js';
 import { addFirmware, createVerifyJob, deviceStatus } from '../helpers/lab-fixtures.js';
 import { testAgent } from '../helpers/agent-fixtures.js';
-import { BIN, spawnCli } from '../helpers/processes.js';
+import { BIN, processGone, spawnCli } from '../helpers/processes.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => { for (const c of cleanup.splice(0).reverse()) await c(); });
@@ -19,16 +19,6 @@ async function setup(opts: { connectionFile?: boolean } = {}): Promise<{ lab: La
   const lab = await startLab({ deviceCount: 1, throttle: 'off', ...(opts.connectionFile ? { connectionFile: join(dir, 'lab.json') } : {}) });
   cleanup.push(() => lab.close());
   return { lab, dir };
-}
-
-/** True once a process no longer runs (gone, or a zombie waiting for its reaper). */
-async function isGone(pid: number): Promise<boolean> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
 }
 
 /** Resolves when the lab received a progress step of at least `pct` from the device. */
@@ -62,7 +52,7 @@ describe('agent shutdown', () => {
     await agent.close();
     const started = (await readFile(pids, 'utf8')).trim().split('\n').map(Number);
     expect(started).toHaveLength(2);
-    for (const pid of started) expect(await isGone(pid), `pid ${pid}`).toBe(true);
+    for (const pid of started) expect(await processGone(pid), `pid ${pid}`).toBe(true);
     // The upgrade is left as it was (installing), for the next start to resume.
     const state = JSON.parse(await readFile(join(dir, 'work', 'agent-state.json'), 'utf8')) as { upgrades: Record<string, { state: string }> };
     expect(state.upgrades.default?.state).toBe('installing');

@@ -1,5 +1,6 @@
 // Spawning the built CLIs as a user would, and waiting on their output (never on sleeps).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -59,4 +60,14 @@ export async function runCliToEnd(bin: string, args: string[], opts: { cwd?: str
   const p = spawnCli(bin, args, opts);
   const code = await p.exited;
   return { code, stdout: p.stdout(), stderr: p.stderr() };
+}
+
+/** True once a process no longer runs (gone, or a zombie waiting for its reaper). */
+export async function processGone(pid: number): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
 }
