@@ -33,11 +33,12 @@ function markerHook(extra = ''): { command: string; marker: string } {
 }
 
 /** Run one job to FAILED; `failure` is the one failure step the lab received (and its desc). */
-async function runJob(opts: { agent?: Parameters<typeof testAgent>[2]; content?: Buffer; fault?: Parameters<Lab['setFault']>[1]; tags?: { Key: string; Value: string }[] } = {}): Promise<{ task: Task; workDir: string; failure: { step: number; desc: string } }> {
+async function runJob(opts: { agent?: Parameters<typeof testAgent>[2]; versionUnreadable?: boolean; content?: Buffer; fault?: Parameters<Lab['setFault']>[1]; tags?: { Key: string; Value: string }[] } = {}): Promise<{ task: Task; workDir: string; failure: { step: number; desc: string } }> {
   const workDir = join(dir, 'work');
   const received = recordReceived(lab, 'bench-01');
   agents.push(await testAgent(lab, 'bench-01', { workDir, ...opts.agent }));
-  await deviceStatus(lab, 'bench-01');
+  // A job created before the lab knows the version would fail at the agent's first inform.
+  await (opts.versionUnreadable ? deviceStatus(lab, 'bench-01') : versionKnown(lab, 'bench-01'));
   const { firmwareId } = await addFirmware(lab, { version: '2.0.0', ...(opts.content ? { content: opts.content } : {}) });
   if (opts.fault) lab.setFault(firmwareId, opts.fault);
   await createVerifyJob(lab, firmwareId, ['bench-01'], opts.tags ? { Tag: opts.tags } : {});
@@ -149,7 +150,7 @@ describe('agent failures', () => {
   it('-4: a version command that hangs is stopped with its process group', async () => {
     const pids = join(dir, 'version-pids');
     const cmd = `sh -c 'echo $$ >> ${pids}; exec sleep 60' & sleep 60`;
-    const { failure } = await runJob({ agent: { simulateInstall: false, installCommand: 'true', versionTimeoutSec: 1, modules: [{ name: 'default', versionCommand: cmd }] } });
+    const { failure } = await runJob({ versionUnreadable: true, agent: { simulateInstall: false, installCommand: 'true', versionTimeoutSec: 1, modules: [{ name: 'default', versionCommand: cmd }] } });
     expect(failure).toEqual({ step: -4, desc: 'version command timed out after 1 s' });
     const started = (await readFile(pids, 'utf8')).trim().split('\n').map(Number);
     expect(started.length).toBeGreaterThan(0);
@@ -157,7 +158,7 @@ describe('agent failures', () => {
   });
 
   it('-4: a version command that floods stdout is stopped at 64 KiB', async () => {
-    const { failure } = await runJob({ agent: { simulateInstall: false, installCommand: 'true', modules: [{ name: 'default', versionCommand: 'yes 2.0.0' }] } });
+    const { failure } = await runJob({ versionUnreadable: true, agent: { simulateInstall: false, installCommand: 'true', modules: [{ name: 'default', versionCommand: 'yes 2.0.0' }] } });
     expect(failure).toEqual({ step: -4, desc: 'version command printed more than 65536 bytes' });
   });
 
