@@ -80,7 +80,7 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
 
   try {
     const files = new FileServer({
-      host: options.host, port: options.filePort, objectsDir: join(dataDir, 'objects'), clock, log,
+      host: options.host, port: options.filePort, ...(options.fileHost ? { publicHost: options.fileHost.replace(/^\[|\]$/g, '') } : {}), objectsDir: join(dataDir, 'objects'), clock, log,
       urlKey: { accessKeyId: store.state.accessKeys[0]?.accessKeyId ?? 'lab', secret: urlSecret(store) },
       adminToken: adminToken(store),
       ...(tls ? { tls: { key: tls.key, cert: tls.cert } } : {}),
