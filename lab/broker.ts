@@ -46,7 +46,7 @@ export class LabBroker {
   readonly #o: BrokerOptions;
   #aedes!: Aedes;
   readonly #sessions = new WeakMap<Client, Session>();
-  /** The live connection of each device: a newer login kicks the older one off. */
+  /** The connection of each device (the newest login): aedes closes the older one, same client id. */
   readonly #byDevice = new Map<string, Client>();
   #server: NetServer | undefined;
   #closing: Promise<void> | undefined;
@@ -127,6 +127,16 @@ export class LabBroker {
         return done(refusal(2, `keepalive ${session.keepaliveSec} s is outside ${KEEPALIVE_MIN_SEC}-${KEEPALIVE_MAX_SEC} s`), false);
       }
       session.device = device;
+      // One session per device, whatever client id it sent: aedes keeps one connection per client id
+      // and closes the older one itself, so the id becomes the device. A device whose client id
+      // imitates another's (allowed: the id is free text) then cannot displace that other device.
+      const k = key(device);
+      const older = this.#byDevice.get(k);
+      // Marked as the device's connection before aedes closes the older one, so that close does not
+      // report the device offline while its newer connection is coming up.
+      this.#byDevice.set(k, client);
+      if (older && older !== client) this.#o.log.info({ device: device.deviceName }, 'a newer connection of the same device kicks the older one');
+      client.id = `device:${k}`;
       done(null, true);
     } catch (err) {
       this.#o.log.warn({ username, err: errorMessage(err) }, 'connect refused: bad username or password');
@@ -137,13 +147,8 @@ export class LabBroker {
   #onReady(client: Client): void {
     const device = this.#sessions.get(client)?.device;
     if (!device) return;
-    const k = key(device);
-    const older = this.#byDevice.get(k);
-    this.#byDevice.set(k, client);
-    if (older && older !== client) {
-      this.#o.log.info({ device: device.deviceName }, 'a newer connection of the same device kicks the older one');
-      older.close();
-    }
+    // A still newer login of the same device may have authenticated meanwhile; it announces itself.
+    if (this.#byDevice.get(key(device)) !== client) return;
     // The platform subscribes a device to its own downlink topics itself (PROTOCOL.md §1).
     const subs = (['upgrade', 'firmwareGetReply', 'fileDownloadReply'] as const).map((kind) => ({ topic: deviceTopic(kind, device), qos: 1 as const }));
     client.subscribe({ subscriptions: subs }, () => this.#presence(device, 'online'));

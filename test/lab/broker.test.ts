@@ -3,7 +3,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { signDeviceCredentials } from '../../shared/device-credentials.js';
 import { startLab, type Lab } from '../../lab/start-lab.js';
-import { addFirmware, connectDevice, createVerifyJob, deviceStatus, taskReaches, type TestDevice } from '../helpers/lab-fixtures.js';
+import { addFirmware, connectDevice, createVerifyJob, deviceStatus, taskReaches, wrapDevice, type TestDevice } from '../helpers/lab-fixtures.js';
 
 let lab: Lab;
 const open: TestDevice[] = [];
@@ -77,6 +77,38 @@ describe('lab broker', () => {
     await second.publish('firmwareGet', { id: 1, params: {} });
     await second.next('/get_reply');
     expect(lab.store.state.devices[0]?.status).toBe('ONLINE');
+  });
+
+  it('keeps one session per device: a client id imitating another device kicks only its own older login', async () => {
+    // The C SDKs' fixed timestamp makes the two raw client ids identical, byte for byte.
+    const same = { clientIdBase: 'a1LabProd01.bench-01', timestampMs: 2524608000000, secureMode: 3 as const };
+    const secretOf = (dn: string) => lab.connection.devices.find((d) => d.deviceName === dn)?.deviceSecret ?? '';
+    const victimCreds = signDeviceCredentials({ productKey: 'a1LabProd01', deviceName: 'bench-01', deviceSecret: secretOf('bench-01'), ...same });
+    const imitation = signDeviceCredentials({ productKey: 'a1LabProd01', deviceName: 'bench-02', deviceSecret: secretOf('bench-02'), ...same });
+    expect(imitation.clientId).toBe(victimCreds.clientId);
+    const opts = { keepalive: 60, protocolVersion: 4 as const, reconnectPeriod: 0 };
+    const victim = wrapDevice(await mqtt.connectAsync(lab.connection.mqttUrl, { ...victimCreds, ...opts }), lab, 'bench-01');
+    open.push(victim);
+    let victimCloses = 0;
+    victim.client.on('close', () => { victimCloses++; });
+    const impostors: MqttClient[] = [];
+    let impostorCloses = 0;
+    for (let i = 0; i < 3; i++) {
+      const c = await mqtt.connectAsync(lab.connection.mqttUrl, { ...imitation, ...opts });
+      c.on('close', () => { impostorCloses++; });
+      impostors.push(c);
+    }
+    // Each newer bench-02 login kicked bench-02's older one, and nothing else.
+    await new Promise<void>((resolve) => { const check = () => { if (impostorCloses >= 2) resolve(); }; impostors.forEach((c) => c.on('close', check)); check(); });
+    expect(victimCloses).toBe(0);
+    expect(victim.client.connected).toBe(true);
+    await victim.publish('firmwareGet', { id: 7, params: {} });
+    expect(await victim.next('/get_reply')).toMatchObject({ id: 7, code: 200 });
+    expect(victimCloses).toBe(0);
+    expect(impostors.map((c) => c.connected)).toEqual([false, false, true]);
+    await deviceStatus(lab, 'bench-02');
+    expect(lab.store.state.devices.find((d) => d.deviceName === 'bench-01')?.status).toBe('ONLINE');
+    await Promise.all(impostors.map((c) => c.endAsync(true)));
   });
 
   it("never lets device A read B's notices or report B's progress", async () => {
