@@ -8,13 +8,19 @@ import { timingSafeEqual } from 'node:crypto';
 import { checkDeviceCredentials, parseUsername } from '../shared/device-credentials.js';
 import { errorMessage, OtaError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { listenOn } from '../shared/net-listen.js';
-import { MAX_PAYLOAD_BYTES } from '../shared/messages.js';
+import { listenNamed } from '../shared/net-listen.js';
+import { LIMITS } from '../shared/platform-rules.js';
+import { guardPacketSizes } from './mqtt-packet-guard.js';
 import { deviceTopic, parseDeviceTopic, TOPIC_DIRECTION, type DeviceId } from '../shared/topics.js';
 
 /** The platform refuses a Keep Alive outside 30–1200 s. */
-export const KEEPALIVE_MIN_SEC = 30;
-export const KEEPALIVE_MAX_SEC = 1200;
+export const KEEPALIVE_MIN_SEC = LIMITS.keepaliveSecMin;
+export const KEEPALIVE_MAX_SEC = LIMITS.keepaliveSecMax;
+/** A CONNECT carries a client id (≤ 64 characters plus a few parameters), a user name and a
+ *  signature: a few hundred bytes. Anything near this cap is not a device logging in. */
+export const CONNECT_MAX_BYTES = 4 * 1024;
+/** A device's packet: the platform's payload limit plus room for the topic and packet id. */
+export const DEVICE_PACKET_MAX_BYTES = LIMITS.mqttPayloadMaxBytes + 1024;
 /** Where the embedded broker announces device presence; only the privileged client may read it. */
 export const PRESENCE_PREFIX = '$lab/presence';
 
@@ -78,10 +84,19 @@ export class LabBroker {
   }
 
   async listen(): Promise<string> {
-    const handle = (socket: Socket) => { this.#aedes.handle(socket); };
+    const handle = (socket: Socket) => {
+      const client = this.#aedes.handle(socket);
+      guardPacketSizes(socket, {
+        connectMaxBytes: CONNECT_MAX_BYTES,
+        // The lab's own engine may send more (fuzzing); devices are held to the platform's limit.
+        packetMaxBytes: () => (this.#sessions.get(client)?.privileged ? Number.MAX_SAFE_INTEGER : DEVICE_PACKET_MAX_BYTES),
+      }, (why) => {
+        this.#o.log.warn({ device: this.#sessions.get(client)?.device?.deviceName, remote: socket.remoteAddress, why }, 'MQTT packet refused before buffering; connection closed');
+      });
+    };
     const server = this.#o.tls ? createTlsServer({ key: this.#o.tls.key, cert: this.#o.tls.cert }, handle) : createNetServer(handle);
     this.#server = server;
-    const port = await listenOn(server, this.#o.host, this.#o.port);
+    const port = await listenNamed(server, this.#o.host, this.#o.port, 'MQTT broker', '--mqtt-port');
     return `${this.#o.tls ? 'mqtts' : 'mqtt'}://${this.#o.host}:${port}`;
   }
 
@@ -184,7 +199,7 @@ export class LabBroker {
     else if (TOPIC_DIRECTION[t.kind] !== 'up') why = 'a downlink topic';
     else if (packet.qos > 1) why = 'QoS 2 is not supported';
     else if (packet.retain) why = 'retained messages are not supported';
-    else if (size > MAX_PAYLOAD_BYTES) why = `payload of ${size} bytes is over ${MAX_PAYLOAD_BYTES}`;
+    else if (size > LIMITS.mqttPayloadMaxBytes) why = `payload of ${size} bytes is over ${LIMITS.mqttPayloadMaxBytes}`;
     if (!why) return cb(null);
     this.#o.log.warn({ device: device?.deviceName, topic: packet.topic.slice(0, 200), why }, 'publish refused; connection closed');
     cb(new Error(`publish refused: ${why}`));
