@@ -11,7 +11,7 @@ import type { Logger } from '../shared/logger.js';
 import { listenNamed } from '../shared/net-listen.js';
 import { LIMITS } from '../shared/platform-rules.js';
 import { guardPacketSizes } from './mqtt-packet-guard.js';
-import { deviceTopic, parseDeviceTopic, TOPIC_DIRECTION, type DeviceId } from '../shared/topics.js';
+import { deviceTopic, mayPublish, maySubscribe, type DeviceId } from '../shared/topics.js';
 
 /** The platform refuses a Keep Alive outside 30–1200 s. */
 export const KEEPALIVE_MIN_SEC = LIMITS.keepaliveSecMin;
@@ -165,7 +165,10 @@ export class LabBroker {
     // A still newer login of the same device may have authenticated meanwhile; it announces itself.
     if (this.#byDevice.get(key(device)) !== client) return;
     // The platform subscribes a device to its own downlink topics itself (PROTOCOL.md §1).
-    const subs = (['upgrade', 'firmwareGetReply', 'fileDownloadReply'] as const).map((kind) => ({ topic: deviceTopic(kind, device), qos: 1 as const }));
+    const subs = [
+      ...(['upgrade', 'firmwareGetReply', 'fileDownloadReply'] as const).map((kind) => deviceTopic(kind, device)),
+      `/sys/${device.productKey}/${device.deviceName}/thing/event/+/post_reply`,
+    ].map((topic) => ({ topic, qos: 1 as const }));
     client.subscribe({ subscriptions: subs }, () => this.#presence(device, 'online'));
   }
 
@@ -191,12 +194,10 @@ export class LabBroker {
     const session = this.#sessions.get(client);
     if (session?.privileged) return cb(null);
     const device = session?.device;
-    const t = parseDeviceTopic(packet.topic);
     const size = Buffer.isBuffer(packet.payload) ? packet.payload.length : Buffer.byteLength(packet.payload);
     let why: string | undefined;
     if (!device) why = 'not a device';
-    else if (!t || t.productKey !== device.productKey || t.deviceName !== device.deviceName) why = 'not its own topic';
-    else if (TOPIC_DIRECTION[t.kind] !== 'up') why = 'a downlink topic';
+    else if (!mayPublish(device, packet.topic)) why = 'not one of its own uplink topics';
     else if (packet.qos > 1) why = 'QoS 2 is not supported';
     else if (packet.retain) why = 'retained messages are not supported';
     else if (size > LIMITS.mqttPayloadMaxBytes) why = `payload of ${size} bytes is over ${LIMITS.mqttPayloadMaxBytes}`;
@@ -209,8 +210,7 @@ export class LabBroker {
     const session = this.#sessions.get(client);
     if (session?.privileged) return cb(null, sub);
     const device = session?.device;
-    const t = parseDeviceTopic(sub.topic);
-    if (device && t && t.productKey === device.productKey && t.deviceName === device.deviceName && TOPIC_DIRECTION[t.kind] === 'down') {
+    if (device && maySubscribe(device, sub.topic)) {
       return cb(null, { ...sub, qos: sub.qos > 1 ? 1 : sub.qos });
     }
     this.#o.log.warn({ device: device?.deviceName, topic: sub.topic.slice(0, 200) }, 'subscribe refused');

@@ -134,6 +134,32 @@ describe('lab broker', () => {
     await taskReaches(lab, 'bench-02', 'SUCCEEDED');
   });
 
+  it('lets a device use its own topics beyond OTA in their direction, and answers its event posts', async () => {
+    const a = await connectDevice(lab, 'bench-01');
+    open.push(a);
+    const me = '/sys/a1LabProd01/bench-01';
+    // No SUBSCRIBE: the platform subscribes a device to its event replies itself.
+    await a.client.publishAsync(`${me}/thing/event/property/post`, JSON.stringify({ id: '42', version: '1.0', params: { t: 1 }, method: 'thing.event.property.post' }), { qos: 1 });
+    expect(await a.next('/thing/event/property/post_reply')).toEqual({ id: '42', code: 200, data: {}, message: 'success', method: 'thing.event.property.post', version: '1.0' });
+    await a.client.publishAsync(`${me}/thing/event/overheat/post`, JSON.stringify({ id: 43, params: {} }), { qos: 1 });
+    expect(await a.next('/thing/event/overheat/post_reply')).toMatchObject({ id: '43', code: 200, method: 'thing.event.overheat.post' });
+    expect(await grantedQos(a, `${me}/thing/service/+`)).toBe(1);
+    expect(await grantedQos(a, `${me}/rrpc/request/+`)).toBe(1);
+    expect(await grantedQos(a, '/shadow/get/a1LabProd01/bench-01')).toBe(1);
+    expect(await grantedQos(a, '/a1LabProd01/bench-01/user/get')).toBe(1);
+    expect(await grantedQos(a, `${me}/thing/event/property/post`)).toBe(128);
+    expect(await grantedQos(a, '/sys/a1LabProd01/bench-02/thing/service/+')).toBe(128);
+    expect(await grantedQos(a, '/sys/a1LabProd01/+/thing/#')).toBe(128);
+    await a.client.publishAsync('/a1LabProd01/bench-01/user/update', 'custom bytes', { qos: 1 });
+    await a.client.publishAsync('/shadow/update/a1LabProd01/bench-01', JSON.stringify({ method: 'update', state: { reported: {} }, version: 1 }), { qos: 1 });
+    await a.client.publishAsync(`${me}/thing/service/property/set_reply`, JSON.stringify({ id: '7', code: 200, data: {} }), { qos: 1 });
+    expect(a.client.connected).toBe(true);
+    // Its own downlink topic is the platform's to publish on.
+    const dropped = once(a.client, 'close');
+    a.client.publish(`${me}/thing/service/property/set`, '{}', { qos: 0 });
+    await dropped;
+  });
+
   it('drops a device that publishes on a downlink topic or over 256 KiB, and no one else is affected', async () => {
     const a = await connectDevice(lab, 'bench-01');
     const b = await connectDevice(lab, 'bench-02');
