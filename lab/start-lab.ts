@@ -10,6 +10,7 @@ import { OtaError } from '../shared/errors.js';
 import { silentLogger, type Logger } from '../shared/logger.js';
 import { writeLabConnection, type LabConnection } from '../shared/lab-connection.js';
 import { ApiServer } from './api-server.js';
+import { claimConnectionFile, releaseConnectionFile } from './connection-file.js';
 import { LabBroker } from './broker.js';
 import { EngineLink } from './engine-link.js';
 import { faultPlanSchema, FaultState, type FaultPlan } from './faults.js';
@@ -52,6 +53,7 @@ export interface Lab {
 
 export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}): Promise<Lab> {
   const options = resolveLabOptions(input);
+  if (options.connectionFile) await claimConnectionFile(options.connectionFile);
   const clock = deps.clock ?? systemClock;
   const log = deps.log ?? silentLogger();
   const store = options.stateDir ? await LabStore.open(options.stateDir) : LabStore.memory();
@@ -75,6 +77,7 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
   const closeAll = async () => {
     for (const c of closers.reverse()) await c();
     await store.flush();
+    if (options.connectionFile) await releaseConnectionFile(options.connectionFile);
     if (scratch) await rm(scratch, { recursive: true, force: true });
   };
 
