@@ -101,9 +101,11 @@ describe('ota-lab CLI', () => {
     const stale = JSON.parse(await readFile(join(dir, 'lab.json'), 'utf8')) as Record<string, unknown>;
     const file = join(dir, 'stale.json');
     await writeFile(file, JSON.stringify({ ...stale, pid: deadPid }));
-    const next = spawnCli(BIN.lab, ['start', '--devices', '1', '--connection-file', file, '--log-level', 'warn'], { cwd: dir });
+    const next = spawnCli(BIN.lab, ['start', '--devices', '1', '--connection-file', file, '--file-host', 'bench-lab.local', '--log-level', 'warn'], { cwd: dir });
     await next.waitFor(/Press Ctrl-C/);
-    expect((await readLabConnection(file)).pid).toBe(next.child.pid);
+    const taken = await readLabConnection(file);
+    expect(taken.pid).toBe(next.child.pid);
+    expect(taken.fileServer).toMatch(/^http:\/\/bench-lab\.local:\d+$/);
     expect(await next.stop('SIGINT')).toBe(0);
     await writeFile(join(dir, 'notes.json'), '{"mine": true}\n');
     const refused = await startRefused(['--devices', '1', '--connection-file', 'notes.json']);
