@@ -98,6 +98,25 @@ describe('MQTT packet size cap', () => {
     expect(await other.next('/get_reply')).toMatchObject({ id: 3, code: 200 });
   });
 
+  it('reads headers split across any number of TCP segments: a CONNECT sent byte by byte logs in, a split oversized header is refused', async () => {
+    const s = await rawSocket();
+    const closed = closedByServer(s);
+    const creds = signDeviceCredentials({ productKey: lab.connection.productKey, deviceName: 'bench-01', deviceSecret: lab.connection.devices[0]?.deviceSecret ?? '', secureMode: 3 });
+    const connect = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60, clientId: creds.clientId, username: creds.username, password: Buffer.from(creds.password) });
+    const subscribe = mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `/ota/device/upgrade/${lab.connection.productKey}/bench-01`, qos: 1 }] });
+    const answers: Buffer[] = [];
+    const gotBoth = new Promise<void>((resolve) => s.on('data', (c: Buffer) => { answers.push(c); if (Buffer.concat(answers).length >= 4 + 5) resolve(); }));
+    for (const byte of Buffer.concat([connect, subscribe])) {
+      await new Promise<void>((resolve) => s.write(Buffer.from([byte]), () => setImmediate(resolve)));
+    }
+    await gotBoth;
+    // CONNACK accepted, then SUBACK granting QoS 1.
+    expect([...Buffer.concat(answers)]).toEqual([0x20, 2, 0, 0, 0x90, 3, 0, 1, 1]);
+    const big = fixedHeader(0x30, 100 * 1000 * 1000);
+    for (const byte of big) await new Promise<void>((resolve) => s.write(Buffer.from([byte]), () => setImmediate(resolve)));
+    await closed;
+  });
+
   it('refuses a 300 KB publish from a logged-in device and the lab stays up', async () => {
     const a = await connectDevice(lab, 'bench-01');
     open.push(a);
