@@ -5,6 +5,23 @@ import { connect } from 'node:net';
 import { createHash } from 'node:crypto';
 import { isOtaError } from '../../shared/errors.js';
 import { startLab, type Lab } from '../../lab/start-lab.js';
+import type { Agent } from '../../agent/agent.js';
+import { testAgent } from '../helpers/agent-fixtures.js';
+import { addFirmware, createVerifyJob, deviceStatus, taskReaches } from '../helpers/lab-fixtures.js';
+
+/** Resolves once the lab knows the device's version (its first inform): a job created before takes no source version. */
+function versionKnown(lab: Lab, deviceName: string): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (Object.keys(lab.store.state.devices.find((d) => d.deviceName === deviceName)?.moduleVersions ?? {}).length > 0) {
+        lab.engine.events.off('inform', check);
+        resolve();
+      }
+    };
+    lab.engine.events.on('inform', check);
+    check();
+  });
+}
 
 /** Send one raw request and read until the server closes (Connection: close). */
 function rawGet(host: string, port: number, path: string, headers: string[] = []): Promise<Buffer> {
@@ -102,6 +119,7 @@ describe('file server on the wire', () => {
 
   it('on port 80 hands out download URLs without a port, and they download', async () => {
     let lab80: Lab;
+    let agent: Agent | undefined;
     try {
       lab80 = await startLab({ deviceCount: 1, throttle: 'off', filePort: 80 });
     } catch (err) {
@@ -117,7 +135,16 @@ describe('file server on the wire', () => {
       const got = await fetch(signed);
       expect(got.status).toBe(200);
       expect(Buffer.from(await got.arrayBuffer()).equals(content)).toBe(true);
+      // The project's own agent takes the port-less URL from a notice and verifies the firmware.
+      agent = await testAgent(lab80, 'bench-01');
+      await deviceStatus(lab80, 'bench-01');
+      await versionKnown(lab80, 'bench-01');
+      const { firmwareId } = await addFirmware(lab80, { content });
+      expect(lab80.store.state.firmware[0]?.firmwareUrl).toMatch(/^http:\/\/127\.0\.0\.1\/fw\//);
+      await createVerifyJob(lab80, firmwareId, ['bench-01']);
+      await taskReaches(lab80, 'bench-01', 'SUCCEEDED');
     } finally {
+      await agent?.close();
       await lab80.close();
     }
   });
