@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { cpus } from 'node:os';
 import { DIST, type BenchRow } from './bench-support.js';
 import { labApiBench, labConnectionsBench } from './lab-bench.js';
+import { labMqttCapBench } from './lab-mqtt-cap-bench.js';
 import { agentPipelineBench } from './agent-bench.js';
 import { agentSoakBench } from './agent-soak-bench.js';
 import { verifyBudgetBench } from './verify-budget-bench.js';
@@ -17,6 +18,7 @@ const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.
 const suites: Record<string, (quick: boolean) => Promise<BenchRow[]>> = {
   'lab-api': labApiBench,
   'lab-connections': labConnectionsBench,
+  'lab-mqtt-cap': labMqttCapBench,
   'agent-pipeline': agentPipelineBench,
   'agent-soak': agentSoakBench,
   'verify-e2e': verifyE2eBench,

@@ -8,13 +8,19 @@ import { timingSafeEqual } from 'node:crypto';
 import { checkDeviceCredentials, parseUsername } from '../shared/device-credentials.js';
 import { errorMessage, OtaError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { listenOn } from '../shared/net-listen.js';
-import { MAX_PAYLOAD_BYTES } from '../shared/messages.js';
-import { deviceTopic, parseDeviceTopic, TOPIC_DIRECTION, type DeviceId } from '../shared/topics.js';
+import { listenNamed } from '../shared/net-listen.js';
+import { LIMITS } from '../shared/platform-rules.js';
+import { guardPacketSizes } from './mqtt-packet-guard.js';
+import { deviceTopic, mayPublish, maySubscribe, type DeviceId } from '../shared/topics.js';
 
 /** The platform refuses a Keep Alive outside 30–1200 s. */
-export const KEEPALIVE_MIN_SEC = 30;
-export const KEEPALIVE_MAX_SEC = 1200;
+export const KEEPALIVE_MIN_SEC = LIMITS.keepaliveSecMin;
+export const KEEPALIVE_MAX_SEC = LIMITS.keepaliveSecMax;
+/** A CONNECT carries a client id (≤ 64 characters plus a few parameters), a user name and a
+ *  signature: a few hundred bytes. Anything near this cap is not a device logging in. */
+export const CONNECT_MAX_BYTES = 4 * 1024;
+/** A device's packet: the platform's payload limit plus room for the topic and packet id. */
+export const DEVICE_PACKET_MAX_BYTES = LIMITS.mqttPayloadMaxBytes + 1024;
 /** Where the embedded broker announces device presence; only the privileged client may read it. */
 export const PRESENCE_PREFIX = '$lab/presence';
 
@@ -46,7 +52,7 @@ export class LabBroker {
   readonly #o: BrokerOptions;
   #aedes!: Aedes;
   readonly #sessions = new WeakMap<Client, Session>();
-  /** The live connection of each device: a newer login kicks the older one off. */
+  /** The connection of each device (the newest login): aedes closes the older one, same client id. */
   readonly #byDevice = new Map<string, Client>();
   #server: NetServer | undefined;
   #closing: Promise<void> | undefined;
@@ -78,10 +84,19 @@ export class LabBroker {
   }
 
   async listen(): Promise<string> {
-    const handle = (socket: Socket) => { this.#aedes.handle(socket); };
+    const handle = (socket: Socket) => {
+      const client = this.#aedes.handle(socket);
+      guardPacketSizes(socket, {
+        connectMaxBytes: CONNECT_MAX_BYTES,
+        // The lab's own engine may send more (fuzzing); devices are held to the platform's limit.
+        packetMaxBytes: () => (this.#sessions.get(client)?.privileged ? Number.MAX_SAFE_INTEGER : DEVICE_PACKET_MAX_BYTES),
+      }, (why) => {
+        this.#o.log.warn({ device: this.#sessions.get(client)?.device?.deviceName, remote: socket.remoteAddress, why }, 'MQTT packet refused before buffering; connection closed');
+      });
+    };
     const server = this.#o.tls ? createTlsServer({ key: this.#o.tls.key, cert: this.#o.tls.cert }, handle) : createNetServer(handle);
     this.#server = server;
-    const port = await listenOn(server, this.#o.host, this.#o.port);
+    const port = await listenNamed(server, this.#o.host, this.#o.port, 'MQTT broker', '--mqtt-port');
     return `${this.#o.tls ? 'mqtts' : 'mqtt'}://${this.#o.host}:${port}`;
   }
 
@@ -127,6 +142,16 @@ export class LabBroker {
         return done(refusal(2, `keepalive ${session.keepaliveSec} s is outside ${KEEPALIVE_MIN_SEC}-${KEEPALIVE_MAX_SEC} s`), false);
       }
       session.device = device;
+      // One session per device, whatever client id it sent: aedes keeps one connection per client id
+      // and closes the older one itself, so the id becomes the device. A device whose client id
+      // imitates another's (allowed: the id is free text) then cannot displace that other device.
+      const k = key(device);
+      const older = this.#byDevice.get(k);
+      // Marked as the device's connection before aedes closes the older one, so that close does not
+      // report the device offline while its newer connection is coming up.
+      this.#byDevice.set(k, client);
+      if (older && older !== client) this.#o.log.info({ device: device.deviceName }, 'a newer connection of the same device kicks the older one');
+      client.id = `device:${k}`;
       done(null, true);
     } catch (err) {
       this.#o.log.warn({ username, err: errorMessage(err) }, 'connect refused: bad username or password');
@@ -137,15 +162,13 @@ export class LabBroker {
   #onReady(client: Client): void {
     const device = this.#sessions.get(client)?.device;
     if (!device) return;
-    const k = key(device);
-    const older = this.#byDevice.get(k);
-    this.#byDevice.set(k, client);
-    if (older && older !== client) {
-      this.#o.log.info({ device: device.deviceName }, 'a newer connection of the same device kicks the older one');
-      older.close();
-    }
+    // A still newer login of the same device may have authenticated meanwhile; it announces itself.
+    if (this.#byDevice.get(key(device)) !== client) return;
     // The platform subscribes a device to its own downlink topics itself (PROTOCOL.md §1).
-    const subs = (['upgrade', 'firmwareGetReply', 'fileDownloadReply'] as const).map((kind) => ({ topic: deviceTopic(kind, device), qos: 1 as const }));
+    const subs = [
+      ...(['upgrade', 'firmwareGetReply', 'fileDownloadReply'] as const).map((kind) => deviceTopic(kind, device)),
+      `/sys/${device.productKey}/${device.deviceName}/thing/event/+/post_reply`,
+    ].map((topic) => ({ topic, qos: 1 as const }));
     client.subscribe({ subscriptions: subs }, () => this.#presence(device, 'online'));
   }
 
@@ -171,15 +194,13 @@ export class LabBroker {
     const session = this.#sessions.get(client);
     if (session?.privileged) return cb(null);
     const device = session?.device;
-    const t = parseDeviceTopic(packet.topic);
     const size = Buffer.isBuffer(packet.payload) ? packet.payload.length : Buffer.byteLength(packet.payload);
     let why: string | undefined;
     if (!device) why = 'not a device';
-    else if (!t || t.productKey !== device.productKey || t.deviceName !== device.deviceName) why = 'not its own topic';
-    else if (TOPIC_DIRECTION[t.kind] !== 'up') why = 'a downlink topic';
+    else if (!mayPublish(device, packet.topic)) why = 'not one of its own uplink topics';
     else if (packet.qos > 1) why = 'QoS 2 is not supported';
     else if (packet.retain) why = 'retained messages are not supported';
-    else if (size > MAX_PAYLOAD_BYTES) why = `payload of ${size} bytes is over ${MAX_PAYLOAD_BYTES}`;
+    else if (size > LIMITS.mqttPayloadMaxBytes) why = `payload of ${size} bytes is over ${LIMITS.mqttPayloadMaxBytes}`;
     if (!why) return cb(null);
     this.#o.log.warn({ device: device?.deviceName, topic: packet.topic.slice(0, 200), why }, 'publish refused; connection closed');
     cb(new Error(`publish refused: ${why}`));
@@ -189,8 +210,7 @@ export class LabBroker {
     const session = this.#sessions.get(client);
     if (session?.privileged) return cb(null, sub);
     const device = session?.device;
-    const t = parseDeviceTopic(sub.topic);
-    if (device && t && t.productKey === device.productKey && t.deviceName === device.deviceName && TOPIC_DIRECTION[t.kind] === 'down') {
+    if (device && maySubscribe(device, sub.topic)) {
       return cb(null, { ...sub, qos: sub.qos > 1 ? 1 : sub.qos });
     }
     this.#o.log.warn({ device: device?.deviceName, topic: sub.topic.slice(0, 200) }, 'subscribe refused');

@@ -7,6 +7,7 @@ import type { Logger } from '../shared/logger.js';
 import { UPLINK_WILDCARDS } from '../shared/topics.js';
 import { PRESENCE_PREFIX } from './broker.js';
 import type { OtaEngine } from './ota-engine.js';
+import { eventPostReply } from './thing-replies.js';
 
 export interface EngineLinkOptions {
   url: string;
@@ -38,6 +39,8 @@ export class EngineLink {
         if (productKey && deviceName) engine.setOnline({ productKey, deviceName }, payload.toString() === 'online');
         return;
       }
+      const reply = eventPostReply(topic, payload);
+      if (reply) return void client.publish(reply.topic, JSON.stringify(reply.payload), { qos: 0 });
       engine.handleUplink(topic, payload);
     });
     client.on('error', (err) => o.log.warn({ err: err.message }, 'engine MQTT link error'));

@@ -1,5 +1,7 @@
 // Fault injection for the firmware file server, per firmware. Counters live beside the plan so
 // "only the first K times" means K responses, across every client.
+import type { ServerResponse } from 'node:http';
+import { Transform, type TransformCallback } from 'node:stream';
 import { z } from 'zod';
 
 export const faultPlanSchema = z.object({
@@ -53,4 +55,37 @@ export class FaultState {
   takeClose(): number | undefined {
     return this.#take('close', this.plan.closeAfterBytes, this.plan.closeTimes);
   }
+}
+
+/** The body stage that applies a response's faults: flip one byte at its file offset, throttle,
+ *  cut the connection after `cutAfter` bytes, append `extra` bytes. */
+export function faultStream(bytesPerSec: number | undefined, flipByteAt: number | undefined, startOffset: number, cutAfter: number | undefined, extra: number, res: ServerResponse): Transform {
+  let offset = startOffset;
+  let sent = 0;
+  const began = Date.now();
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      let out = chunk;
+      if (flipByteAt !== undefined && flipByteAt >= offset && flipByteAt < offset + chunk.length) {
+        out = Buffer.from(chunk);
+        out[flipByteAt - offset] = (out[flipByteAt - offset] as number) ^ 0xff;
+      }
+      offset += chunk.length;
+      if (cutAfter !== undefined && sent + out.length >= cutAfter) {
+        this.push(out.subarray(0, cutAfter - sent));
+        sent = cutAfter;
+        // Give the socket a moment to carry the bytes, then drop it mid-body.
+        setImmediate(() => res.destroy());
+        return;
+      }
+      sent += out.length;
+      if (!bytesPerSec) return cb(null, out);
+      const dueMs = (sent / bytesPerSec) * 1000 - (Date.now() - began);
+      setTimeout(() => cb(null, out), Math.max(0, dueMs));
+    },
+    flush(cb) {
+      if (extra > 0) this.push(Buffer.alloc(extra, 0x5a));
+      cb();
+    },
+  });
 }

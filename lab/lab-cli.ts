@@ -26,15 +26,17 @@ export async function runLabCli(argv: string[]): Promise<void> {
         .option('throttle', { choices: ['platform', 'off'], default: 'platform', describe: 'per-API QPS limits as on the platform, or none' })
         .option('api-port', { type: 'number', default: 0 })
         .option('mqtt-port', { type: 'number', default: 0 })
-        .option('file-port', { type: 'number', default: 0 })
+        .option('file-port', { type: 'number', default: 0, describe: 'firmware file server port; 80 (or 443 with --tls) gives download URLs without a port, as the platform\'s are' })
+        .option('file-host', { type: 'string', describe: 'host name written in download URLs (default: the listen address), for benches on other machines' })
         .option('sign-method-spelling', { choices: ['Md5', 'MD5', 'md5', 'SHA256', 'Sha256', 'sha256'], describe: 'how notices spell signMethod' })
         .option('id-type', { choices: ['number', 'string'], describe: 'the type of the notice id' })
         .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], default: 'info' })
         .example('$0 start --devices 3', 'a lab with bench-01..bench-03; writes ./lab.json')
-        .example('$0 start --state-dir .lab --broker mqtt://127.0.0.1:1883', 'persistent state, over a running mosquitto'),
+        .example('$0 start --state-dir .lab --broker mqtt://127.0.0.1:1883', 'persistent state, over a running mosquitto')
+        .example('$0 start --file-port 80', 'download URLs without a port, like the platform\'s'),
       async (a) => {
         const { runStart } = await import('./commands/start-command.js');
-        code = await runStart({ ...a, productKey: a['product-key'], stateDir: a['state-dir'], connectionFile: a['connection-file'], apiPort: a['api-port'], mqttPort: a['mqtt-port'], filePort: a['file-port'], logLevel: a['log-level'], signMethodSpelling: a['sign-method-spelling'], idType: a['id-type'] });
+        code = await runStart({ ...a, productKey: a['product-key'], stateDir: a['state-dir'], connectionFile: a['connection-file'], apiPort: a['api-port'], mqttPort: a['mqtt-port'], filePort: a['file-port'], fileHost: a['file-host'], logLevel: a['log-level'], signMethodSpelling: a['sign-method-spelling'], idType: a['id-type'] });
       })
       .command('firmware add <file>', 'upload a firmware file to the running lab and register it; prints the FirmwareId', (y) => y
         .positional('file', { type: 'string', demandOption: true })

@@ -30,6 +30,8 @@ export const labOptionsSchema = z.object({
   apiPort: z.number().int().min(0).max(65535).default(LAB_DEFAULTS.apiPort),
   mqttPort: z.number().int().min(0).max(65535).default(LAB_DEFAULTS.mqttPort),
   filePort: z.number().int().min(0).max(65535).default(LAB_DEFAULTS.filePort),
+  /** The host name written in download URLs (default: `host`); a name or address, no port. */
+  fileHost: z.string().regex(/^(?=.{1,100}$)([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[?[0-9A-Fa-f:.]+\]?)$/, 'a host name or IP address without a port').optional(),
   regionId: z.string().min(1).default(LAB_DEFAULTS.regionId),
   productKey: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default(LAB_DEFAULTS.productKey),
   deviceCount: z.number().int().min(0).max(100_000).default(LAB_DEFAULTS.deviceCount),

@@ -10,6 +10,7 @@ import { OtaError } from '../shared/errors.js';
 import { silentLogger, type Logger } from '../shared/logger.js';
 import { writeLabConnection, type LabConnection } from '../shared/lab-connection.js';
 import { ApiServer } from './api-server.js';
+import { claimConnectionFile, releaseConnectionFile } from './connection-file.js';
 import { LabBroker } from './broker.js';
 import { EngineLink } from './engine-link.js';
 import { faultPlanSchema, FaultState, type FaultPlan } from './faults.js';
@@ -52,6 +53,7 @@ export interface Lab {
 
 export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}): Promise<Lab> {
   const options = resolveLabOptions(input);
+  if (options.connectionFile) await claimConnectionFile(options.connectionFile);
   const clock = deps.clock ?? systemClock;
   const log = deps.log ?? silentLogger();
   const store = options.stateDir ? await LabStore.open(options.stateDir) : LabStore.memory();
@@ -75,12 +77,13 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
   const closeAll = async () => {
     for (const c of closers.reverse()) await c();
     await store.flush();
+    if (options.connectionFile) await releaseConnectionFile(options.connectionFile);
     if (scratch) await rm(scratch, { recursive: true, force: true });
   };
 
   try {
     const files = new FileServer({
-      host: options.host, port: options.filePort, objectsDir: join(dataDir, 'objects'), clock, log,
+      host: options.host, port: options.filePort, ...(options.fileHost ? { publicHost: options.fileHost.replace(/^\[|\]$/g, '') } : {}), objectsDir: join(dataDir, 'objects'), clock, log,
       urlKey: { accessKeyId: store.state.accessKeys[0]?.accessKeyId ?? 'lab', secret: urlSecret(store) },
       adminToken: adminToken(store),
       ...(tls ? { tls: { key: tls.key, cert: tls.cert } } : {}),

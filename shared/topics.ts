@@ -16,17 +16,6 @@ export type DeviceTopicKind =
   | 'fileDownload'
   | 'fileDownloadReply';
 
-/** Who may publish on a topic of that kind: the device (uplink) or the platform (downlink). */
-export const TOPIC_DIRECTION: Readonly<Record<DeviceTopicKind, 'up' | 'down'>> = Object.freeze({
-  inform: 'up',
-  upgrade: 'down',
-  progress: 'up',
-  firmwareGet: 'up',
-  firmwareGetReply: 'down',
-  fileDownload: 'up',
-  fileDownloadReply: 'down',
-});
-
 const SEGMENT = /^[^/+#\s]{1,64}$/;
 
 export function checkSegment(name: string, value: string): string {
@@ -59,6 +48,8 @@ export const UPLINK_WILDCARDS: readonly string[] = Object.freeze([
   '/ota/device/inform/+/+',
   '/ota/device/progress/+/+',
   '/sys/+/+/thing/ota/firmware/get',
+  // thing.event.property.post and thing.event.<id>.post, which the platform answers with `…_reply`.
+  '/sys/+/+/thing/event/+/post',
 ]);
 
 export interface ParsedTopic extends DeviceId {
@@ -84,4 +75,91 @@ export function parseDeviceTopic(topic: string): ParsedTopic | undefined {
     if (kind) return { kind, productKey: p[2], deviceName: p[3] };
   }
   return undefined;
+}
+
+/** Who publishes on a topic: the device (`up`), the platform (`down`), or either (custom topics,
+ *  whose direction each product sets; custom-topic RRPC, request and answer on one topic). */
+export type TopicDirection = 'up' | 'down' | 'both';
+
+/**
+ * Every topic of one device and its direction, from the platform's topic documentation (topic
+ * categories: basic communication, thing-model communication, custom topics; and the list of topics
+ * the platform subscribes devices to itself). `{pk}` and `{dn}` are the owner, `*` one level, `**`
+ * one or more. First match wins: requests the platform starts (service calls, raw down data, config
+ * push, topology change, disable/enable/delete) come down and their `_reply` goes up; everything
+ * else under `thing/` goes up and its `_reply` comes down.
+ */
+export const DEVICE_TOPIC_RULES: readonly { readonly pattern: string; readonly direction: TopicDirection }[] = Object.freeze([
+  { pattern: '/ota/device/inform/{pk}/{dn}', direction: 'up' },
+  { pattern: '/ota/device/progress/{pk}/{dn}', direction: 'up' },
+  { pattern: '/ota/device/request/{pk}/{dn}', direction: 'up' },
+  { pattern: '/ota/device/upgrade/{pk}/{dn}', direction: 'down' },
+  { pattern: '/sys/{pk}/{dn}/thing/service/**_reply', direction: 'up' },
+  { pattern: '/sys/{pk}/{dn}/thing/service/**', direction: 'down' },
+  { pattern: '/sys/{pk}/{dn}/thing/{down}_reply', direction: 'up' },
+  { pattern: '/sys/{pk}/{dn}/thing/{down}', direction: 'down' },
+  { pattern: '/sys/{pk}/{dn}/thing/**_reply', direction: 'down' },
+  { pattern: '/sys/{pk}/{dn}/thing/**', direction: 'up' },
+  { pattern: '/sys/{pk}/{dn}/rrpc/request/*', direction: 'down' },
+  { pattern: '/sys/{pk}/{dn}/rrpc/response/*', direction: 'up' },
+  { pattern: '/ext/rrpc/*/{pk}/{dn}/user/**', direction: 'both' },
+  { pattern: '/ext/ntp/{pk}/{dn}/request', direction: 'up' },
+  { pattern: '/ext/ntp/{pk}/{dn}/response', direction: 'down' },
+  { pattern: '/ext/session/{pk}/{dn}/combine/**_reply', direction: 'down' },
+  { pattern: '/ext/session/{pk}/{dn}/combine/**', direction: 'up' },
+  { pattern: '/ext/error/{pk}/{dn}', direction: 'down' },
+  { pattern: '/shadow/update/{pk}/{dn}', direction: 'up' },
+  { pattern: '/shadow/get/{pk}/{dn}', direction: 'down' },
+  { pattern: '/{pk}/{dn}/user/**', direction: 'both' },
+  { pattern: '/broadcast/{pk}/**', direction: 'down' },
+] as const);
+
+/** Requests under `thing/` that the platform starts (see DEVICE_TOPIC_RULES). */
+const PLATFORM_STARTED = '(?:model/down_raw|config/push|topo/change|disable|enable|delete)';
+
+const COMPILED = DEVICE_TOPIC_RULES.map((r) => {
+  const source = r.pattern
+    .replace(/[.]/g, '\\.')
+    .replace('{pk}', '(?<pk>[^/]+)').replace('{dn}', '(?<dn>[^/]+)').replace('{down}', PLATFORM_STARTED)
+    .replace('**', '.+').replace('*', '[^/]+');
+  return { re: new RegExp(`^${source}$`), direction: r.direction };
+});
+
+export interface TopicOwner {
+  productKey: string;
+  /** Absent for product-wide topics (broadcast). */
+  deviceName?: string;
+  direction: TopicDirection;
+}
+
+/** The device (or product) a topic belongs to and its direction; undefined when it is no device's topic. */
+export function topicOwner(topic: string): TopicOwner | undefined {
+  if (topic.length > 1024) return undefined;
+  for (const { re, direction } of COMPILED) {
+    const m = re.exec(topic);
+    if (m?.groups?.pk) return { productKey: m.groups.pk, ...(m.groups.dn ? { deviceName: m.groups.dn } : {}), direction };
+  }
+  return undefined;
+}
+
+function owns(device: DeviceId, owner: TopicOwner | undefined, directions: readonly TopicDirection[]): boolean {
+  return !!owner && owner.productKey === device.productKey && (owner.deviceName === undefined || owner.deviceName === device.deviceName) && directions.includes(owner.direction);
+}
+
+/** May `device` publish on `topic`? Its own uplink topics only (product-wide topics are never uplink). */
+export function mayPublish(device: DeviceId, topic: string): boolean {
+  const owner = topicOwner(topic);
+  return owner?.deviceName !== undefined && owns(device, owner, ['up', 'both']);
+}
+
+/**
+ * May `device` subscribe to `filter`? Its own downlink topics, with wildcards allowed below its own
+ * name only. A wildcard level is tried as itself and, at the end, as a reply (`+_reply`): the filter
+ * is granted when either reading is one of the device's downlink topics. A wildcard in the product
+ * key or device name position reads as an owner that is no device, so it is refused.
+ */
+export function maySubscribe(device: DeviceId, filter: string): boolean {
+  const readings = [filter];
+  if (/(^|\/)[+#]$/.test(filter)) readings.push(`${filter}_reply`);
+  return readings.some((t) => owns(device, topicOwner(t), ['down', 'both']));
 }

@@ -16,6 +16,7 @@ export interface StartArgs {
   apiPort: number;
   mqttPort: number;
   filePort: number;
+  fileHost?: string;
   logLevel: string;
   signMethodSpelling?: string;
   idType?: string;
@@ -28,6 +29,7 @@ export function startOptionsFrom(a: StartArgs): LabOptionsInput {
     throttle: a.throttle === 'off' ? 'off' : 'platform', apiPort: a.apiPort, mqttPort: a.mqttPort, filePort: a.filePort,
     ...(a.stateDir ? { stateDir: resolve(a.stateDir) } : {}),
     ...(a.broker ? { brokerUrl: a.broker } : {}),
+    ...(a.fileHost ? { fileHost: a.fileHost } : {}),
     noticeStyle: {
       ...(spelling === 'Md5' || spelling === 'MD5' || spelling === 'md5' ? { md5Spelling: spelling } : {}),
       ...(spelling === 'SHA256' || spelling === 'Sha256' || spelling === 'sha256' ? { sha256Spelling: spelling } : {}),

@@ -3,7 +3,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { signDeviceCredentials } from '../../shared/device-credentials.js';
 import { startLab, type Lab } from '../../lab/start-lab.js';
-import { addFirmware, connectDevice, createVerifyJob, deviceStatus, taskReaches, type TestDevice } from '../helpers/lab-fixtures.js';
+import { addFirmware, connectDevice, createVerifyJob, deviceStatus, taskReaches, wrapDevice, type TestDevice } from '../helpers/lab-fixtures.js';
 
 let lab: Lab;
 const open: TestDevice[] = [];
@@ -79,6 +79,38 @@ describe('lab broker', () => {
     expect(lab.store.state.devices[0]?.status).toBe('ONLINE');
   });
 
+  it('keeps one session per device: a client id imitating another device kicks only its own older login', async () => {
+    // The C SDKs' fixed timestamp makes the two raw client ids identical, byte for byte.
+    const same = { clientIdBase: 'a1LabProd01.bench-01', timestampMs: 2524608000000, secureMode: 3 as const };
+    const secretOf = (dn: string) => lab.connection.devices.find((d) => d.deviceName === dn)?.deviceSecret ?? '';
+    const victimCreds = signDeviceCredentials({ productKey: 'a1LabProd01', deviceName: 'bench-01', deviceSecret: secretOf('bench-01'), ...same });
+    const imitation = signDeviceCredentials({ productKey: 'a1LabProd01', deviceName: 'bench-02', deviceSecret: secretOf('bench-02'), ...same });
+    expect(imitation.clientId).toBe(victimCreds.clientId);
+    const opts = { keepalive: 60, protocolVersion: 4 as const, reconnectPeriod: 0 };
+    const victim = wrapDevice(await mqtt.connectAsync(lab.connection.mqttUrl, { ...victimCreds, ...opts }), lab, 'bench-01');
+    open.push(victim);
+    let victimCloses = 0;
+    victim.client.on('close', () => { victimCloses++; });
+    const impostors: MqttClient[] = [];
+    let impostorCloses = 0;
+    for (let i = 0; i < 3; i++) {
+      const c = await mqtt.connectAsync(lab.connection.mqttUrl, { ...imitation, ...opts });
+      c.on('close', () => { impostorCloses++; });
+      impostors.push(c);
+    }
+    // Each newer bench-02 login kicked bench-02's older one, and nothing else.
+    await new Promise<void>((resolve) => { const check = () => { if (impostorCloses >= 2) resolve(); }; impostors.forEach((c) => c.on('close', check)); check(); });
+    expect(victimCloses).toBe(0);
+    expect(victim.client.connected).toBe(true);
+    await victim.publish('firmwareGet', { id: 7, params: {} });
+    expect(await victim.next('/get_reply')).toMatchObject({ id: 7, code: 200 });
+    expect(victimCloses).toBe(0);
+    expect(impostors.map((c) => c.connected)).toEqual([false, false, true]);
+    await deviceStatus(lab, 'bench-02');
+    expect(lab.store.state.devices.find((d) => d.deviceName === 'bench-01')?.status).toBe('ONLINE');
+    await Promise.all(impostors.map((c) => c.endAsync(true)));
+  });
+
   it("never lets device A read B's notices or report B's progress", async () => {
     const a = await connectDevice(lab, 'bench-01');
     const b = await connectDevice(lab, 'bench-02');
@@ -100,6 +132,32 @@ describe('lab broker', () => {
     await taskReaches(lab, 'bench-02', 'IN_PROGRESS');
     await b.publish('inform', { id: 3, params: { version: '2.0.0' } });
     await taskReaches(lab, 'bench-02', 'SUCCEEDED');
+  });
+
+  it('lets a device use its own topics beyond OTA in their direction, and answers its event posts', async () => {
+    const a = await connectDevice(lab, 'bench-01');
+    open.push(a);
+    const me = '/sys/a1LabProd01/bench-01';
+    // No SUBSCRIBE: the platform subscribes a device to its event replies itself.
+    await a.client.publishAsync(`${me}/thing/event/property/post`, JSON.stringify({ id: '42', version: '1.0', params: { t: 1 }, method: 'thing.event.property.post' }), { qos: 1 });
+    expect(await a.next('/thing/event/property/post_reply')).toEqual({ id: '42', code: 200, data: {}, message: 'success', method: 'thing.event.property.post', version: '1.0' });
+    await a.client.publishAsync(`${me}/thing/event/overheat/post`, JSON.stringify({ id: 43, params: {} }), { qos: 1 });
+    expect(await a.next('/thing/event/overheat/post_reply')).toMatchObject({ id: '43', code: 200, method: 'thing.event.overheat.post' });
+    expect(await grantedQos(a, `${me}/thing/service/+`)).toBe(1);
+    expect(await grantedQos(a, `${me}/rrpc/request/+`)).toBe(1);
+    expect(await grantedQos(a, '/shadow/get/a1LabProd01/bench-01')).toBe(1);
+    expect(await grantedQos(a, '/a1LabProd01/bench-01/user/get')).toBe(1);
+    expect(await grantedQos(a, `${me}/thing/event/property/post`)).toBe(128);
+    expect(await grantedQos(a, '/sys/a1LabProd01/bench-02/thing/service/+')).toBe(128);
+    expect(await grantedQos(a, '/sys/a1LabProd01/+/thing/#')).toBe(128);
+    await a.client.publishAsync('/a1LabProd01/bench-01/user/update', 'custom bytes', { qos: 1 });
+    await a.client.publishAsync('/shadow/update/a1LabProd01/bench-01', JSON.stringify({ method: 'update', state: { reported: {} }, version: 1 }), { qos: 1 });
+    await a.client.publishAsync(`${me}/thing/service/property/set_reply`, JSON.stringify({ id: '7', code: 200, data: {} }), { qos: 1 });
+    expect(a.client.connected).toBe(true);
+    // Its own downlink topic is the platform's to publish on.
+    const dropped = once(a.client, 'close');
+    a.client.publish(`${me}/thing/service/property/set`, '{}', { qos: 0 });
+    await dropped;
   });
 
   it('drops a device that publishes on a downlink topic or over 256 KiB, and no one else is affected', async () => {

@@ -1,6 +1,8 @@
 // `ota-lab` as a user runs it: start, firmware add, fault, bad input; the built CLI in a real process.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readLabConnection } from '../../shared/lab-connection.js';
@@ -8,6 +10,18 @@ import { BIN, runCliToEnd, spawnCli, type Spawned } from '../helpers/processes.j
 
 let dir: string;
 let lab: Spawned;
+
+/** Start `ota-lab start …` expecting a refusal: a lab that starts instead is stopped at once (never left
+ *  running) and reported as such, so the test fails rather than hangs. */
+async function startRefused(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const p = spawnCli(BIN.lab, ['start', ...args], { cwd: dir });
+  const started = await Promise.race([p.exited.then(() => false), p.waitFor(/Press Ctrl-C/).then(() => true, () => false)]);
+  if (started) {
+    await p.stop('SIGINT');
+    return { code: null, stderr: `it started instead of refusing:\n${p.stdout()}` };
+  }
+  return { code: await p.exited, stderr: p.stderr() };
+}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'lab-cli-'));
@@ -61,10 +75,58 @@ describe('ota-lab CLI', () => {
     expect(help.stdout).toContain('firmware add');
   });
 
-  it('stops cleanly on SIGINT', async () => {
-    const other = spawnCli(BIN.lab, ['start', '--devices', '1', '--connection-file', join(dir, 'other.json')], { cwd: dir });
+  it.each(['SIGINT', 'SIGTERM'] as const)('stops cleanly on %s and removes its connection file', async (signal) => {
+    const file = join(dir, `other-${signal}.json`);
+    const other = spawnCli(BIN.lab, ['start', '--devices', '1', '--connection-file', file], { cwd: dir });
     await other.waitFor(/Press Ctrl-C/);
-    expect(await other.stop('SIGINT')).toBe(0);
+    expect((await readLabConnection(file)).pid).toBe(other.child.pid);
+    expect(await other.stop(signal)).toBe(0);
     expect(other.stdout()).toContain('ota-lab stopped');
+    await expect(stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('refuses to start over the connection file of a lab that is still running, and leaves it as it was', async () => {
+    const before = await readFile(join(dir, 'lab.json'), 'utf8');
+    const second = await startRefused(['--devices', '1', '--log-level', 'warn']);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain(`belongs to a lab that is still running (pid ${lab.child.pid})`);
+    expect(second.stderr).toMatch(/expected: stop that lab first .*another --connection-file/);
+    expect(await readFile(join(dir, 'lab.json'), 'utf8')).toBe(before);
+  });
+
+  it('takes over the file of a lab that is gone, and never overwrites a file that is not a lab\'s', async () => {
+    const gone = spawn(process.execPath, ['-e', '0']);
+    const deadPid = gone.pid as number;
+    await new Promise((r) => gone.once('exit', r));
+    const stale = JSON.parse(await readFile(join(dir, 'lab.json'), 'utf8')) as Record<string, unknown>;
+    const file = join(dir, 'stale.json');
+    await writeFile(file, JSON.stringify({ ...stale, pid: deadPid }));
+    const next = spawnCli(BIN.lab, ['start', '--devices', '1', '--connection-file', file, '--file-host', 'bench-lab.local', '--log-level', 'warn'], { cwd: dir });
+    await next.waitFor(/Press Ctrl-C/);
+    const taken = await readLabConnection(file);
+    expect(taken.pid).toBe(next.child.pid);
+    expect(taken.fileServer).toMatch(/^http:\/\/bench-lab\.local:\d+$/);
+    expect(await next.stop('SIGINT')).toBe(0);
+    await writeFile(join(dir, 'notes.json'), '{"mine": true}\n');
+    const refused = await startRefused(['--devices', '1', '--connection-file', 'notes.json']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('will not overwrite');
+    expect(refused.stderr).toContain('not an ota-lab connection file');
+    expect(await readFile(join(dir, 'notes.json'), 'utf8')).toBe('{"mine": true}\n');
+  });
+
+  it('fails at once with the port and the reason when --file-port is taken, and leaves no connection file', async () => {
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const r = await startRefused(['--devices', '1', '--file-port', String(port), '--connection-file', 'busy.json']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`the firmware file server cannot listen on 127.0.0.1:${port}: the port is already in use`);
+      expect(r.stderr).toContain('expected: a free port for --file-port');
+      await expect(stat(join(dir, 'busy.json'))).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
   });
 });
