@@ -111,6 +111,8 @@ export interface LabState {
   firmware: Firmware[];
   jobs: Job[];
   tasks: Task[];
+  /** The file server's admin token: random, independent of any other secret, kept across restarts. */
+  adminToken?: string;
   /** Monotonic counter behind every generated id, so ids stay unique across restarts. */
   nextId: number;
 }
