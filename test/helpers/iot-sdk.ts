@@ -69,14 +69,18 @@ export async function sdkCall(c: SdkClient, method: string, request: object): Pr
   return fn.call(c.client, request);
 }
 
-/** The platform Code of an SDK failure (throws if the call succeeded). */
+/** The platform Code of a refusal: a thrown gateway error (4xx), or a business answer with
+ *  Success=false (HTTP 200, which the SDK returns rather than throws). Throws if the call succeeded. */
 export async function sdkCodeOf(p: Promise<unknown>): Promise<string> {
+  let answer: unknown;
   try {
-    await p;
+    answer = await p;
   } catch (err) {
     const e = err as TeaError;
     const code = e.data?.Code;
     return typeof code === 'string' ? code : e.code ?? `non-platform error: ${e.message}`;
   }
+  const body = (answer as SdkAnswer | undefined)?.body;
+  if (body?.success === false && typeof body.code === 'string') return body.code;
   throw new Error('expected the call to fail');
 }
