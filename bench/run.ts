@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { cpus } from 'node:os';
 import { DIST, type BenchRow } from './bench-support.js';
 import { labApiBench, labConnectionsBench } from './lab-bench.js';
+import { labUnsignedBench } from './lab-abuse-bench.js';
 import { agentPipelineBench } from './agent-bench.js';
 import { verifyBudgetBench } from './verify-budget-bench.js';
 import { fleetBench } from './fleet-bench.js';
@@ -16,6 +17,7 @@ const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.
 const suites: Record<string, (quick: boolean) => Promise<BenchRow[]>> = {
   'lab-api': labApiBench,
   'lab-connections': labConnectionsBench,
+  'lab-unsigned': labUnsignedBench,
   'agent-pipeline': agentPipelineBench,
   'verify-e2e': verifyE2eBench,
   'verify-budget': verifyBudgetBench,

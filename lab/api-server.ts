@@ -10,7 +10,7 @@ import type { Logger } from '../shared/logger.js';
 import { listenOn } from '../shared/net-listen.js';
 import { apiError, httpStatusOf } from './api-error.js';
 import { RpcParamReader } from './api-params.js';
-import { readRpcRequest } from './api-request.js';
+import { ClientGoneError, readRpcRequest } from './api-request.js';
 import type { ActionContext, ActionHandler } from './actions/context.js';
 import { RequestAuth } from './request-auth.js';
 import { QpsLimiter, type ThrottleSetting } from './throttle.js';
@@ -76,7 +76,7 @@ export class ApiServer {
       const result = handler({ ...this.#o.context(), params: new RpcParamReader(request.params) });
       body = { RequestId: requestId, Success: true, ...result };
     } catch (err) {
-      if (req.destroyed && !req.complete) {
+      if (err instanceof ClientGoneError) {
         // The caller went away mid-body: nobody to answer, and nothing wrong with the lab.
         this.#o.log.debug({ err: errorMessage(err) }, 'API client closed the connection before its request was read');
         return;
@@ -88,7 +88,10 @@ export class ApiServer {
       // Gateway errors carry Message, IoT errors ErrorMessage; both are set so any client finds it.
       body = { RequestId: requestId, Success: false, Code: e.code, ErrorMessage: e.message, Message: e.message };
       // A body refused before it was read to the end: close rather than read the rest.
-      if (!req.complete) res.setHeader('Connection', 'close');
+      if (!req.complete) {
+        res.setHeader('Connection', 'close');
+        res.once('finish', () => req.socket.destroySoon());
+      }
     }
     this.#o.onRequest?.({ action, code: typeof body.Code === 'string' ? body.Code : 'OK', atMs: this.#o.clock.now() });
     const text = JSON.stringify(body);
