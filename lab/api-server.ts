@@ -85,8 +85,9 @@ export class ApiServer {
       const e = known ? err : new OtaError('iot.system.SystemException', 'An internal error occurred; try again later.', { cause: err });
       if (!known) this.#o.log.error({ action, err: errorMessage(err) }, 'API action failed unexpectedly');
       status = known ? httpStatusOf(e) : 500;
-      // Gateway errors carry Message, IoT errors ErrorMessage; both are set so any client finds it.
-      body = { RequestId: requestId, Success: false, Code: e.code, ErrorMessage: e.message, Message: e.message };
+      // A business refusal (HTTP 200) has exactly the model's fields (Code, ErrorMessage); a gateway
+      // refusal (4xx) carries Message as the gateway's does, and ErrorMessage too so any client finds it.
+      body = { RequestId: requestId, Success: false, Code: e.code, ErrorMessage: e.message, ...(status === 200 ? {} : { Message: e.message }) };
       // A body refused before it was read to the end: close rather than read the rest.
       if (!req.complete) {
         res.setHeader('Connection', 'close');

@@ -154,6 +154,11 @@ describe('every served action answers exactly the official model', () => {
     await call('CancelOTATaskByDevice', { firmwareId: fw1, productKey: PK, deviceName: ['bench-01'] });
     if (Object.hasOwn(LAB_ACTIONS, 'GenerateOTAUploadURL')) await call('GenerateOTAUploadURL', { fileSuffix: 'bin' });
 
+    // A business refusal (HTTP 200, Success=false) has the model's fields too.
+    const refused = await sdkCall(sdk, 'queryOTAFirmware', new iotSdk.QueryOTAFirmwareRequest({ firmwareId: 'fw-none' }));
+    expect(refused.body).toMatchObject({ success: false, code: 'iot.ota.FirmwareNotFound' });
+    expect(modelGaps(sdk.lastBody(), iotSdk.QueryOTAFirmwareResponseBody as unknown as ModelClass, 'refusal')).toEqual([]);
+
     // Every action the lab serves was called and checked.
     expect(Object.keys(LAB_ACTIONS).filter((a) => !checked.has(a))).toEqual([]);
   });
