@@ -5,6 +5,7 @@ import { cpus } from 'node:os';
 import { DIST, type BenchRow } from './bench-support.js';
 import { labApiBench, labConnectionsBench } from './lab-bench.js';
 import { labMqttCapBench } from './lab-mqtt-cap-bench.js';
+import { labUnsignedBench } from './lab-abuse-bench.js';
 import { agentPipelineBench } from './agent-bench.js';
 import { agentSoakBench } from './agent-soak-bench.js';
 import { verifyBudgetBench } from './verify-budget-bench.js';
@@ -19,6 +20,7 @@ const suites: Record<string, (quick: boolean) => Promise<BenchRow[]>> = {
   'lab-api': labApiBench,
   'lab-connections': labConnectionsBench,
   'lab-mqtt-cap': labMqttCapBench,
+  'lab-unsigned': labUnsignedBench,
   'agent-pipeline': agentPipelineBench,
   'agent-soak': agentSoakBench,
   'verify-e2e': verifyE2eBench,

@@ -68,7 +68,8 @@ export class RpcParamReader {
   /** `Name.N.Field` groups, e.g. Tag.1.Key / Tag.1.Value. */
   groups(name: string, maxItems: number): Record<string, string>[] {
     const found = new Map<number, Record<string, string>>();
-    const re = new RegExp(`^${escapeRe(name)}\\.(\\d+)\\.([A-Za-z]+)$`);
+    // Field names may hold digits (MultiFiles.N.FileMd5).
+    const re = new RegExp(`^${escapeRe(name)}\\.(\\d+)\\.([A-Za-z][A-Za-z0-9]*)$`);
     for (const [key, value] of Object.entries(this.#params)) {
       const m = re.exec(key);
       if (!m) continue;

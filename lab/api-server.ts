@@ -1,6 +1,8 @@
-// The lab's OpenAPI endpoint: RPC style over GET or POST (form body), the platform's envelope, its
-// gateway checks and its per-API QPS limits. Never answers 500 for bad input.
+// The lab's OpenAPI endpoint: RPC style over GET or POST (form body), signed V1 or V3, the platform's
+// envelope, its gateway checks and its per-API QPS limits. Never answers 500 for bad input, and
+// answers transport-level refusals (unparsable request, oversized headers) in the same envelope.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../shared/clock.js';
 import { errorMessage, isOtaError, OtaError } from '../shared/errors.js';
@@ -8,11 +10,10 @@ import type { Logger } from '../shared/logger.js';
 import { listenOn } from '../shared/net-listen.js';
 import { apiError, httpStatusOf } from './api-error.js';
 import { RpcParamReader } from './api-params.js';
+import { ClientGoneError, readRpcRequest } from './api-request.js';
 import type { ActionContext, ActionHandler } from './actions/context.js';
 import { RequestAuth } from './request-auth.js';
 import { QpsLimiter, type ThrottleSetting } from './throttle.js';
-
-const MAX_BODY_BYTES = 1024 * 1024;
 
 export interface ApiServerOptions {
   host: string;
@@ -22,7 +23,9 @@ export interface ApiServerOptions {
   throttle: ThrottleSetting;
   actions: Readonly<Record<string, ActionHandler>>;
   context: () => Omit<ActionContext, 'params'>;
-  /** Called once per request with its action and outcome: the lab counts requests for benchmarks. */
+  /** An enterprise instance's id: every call must name it in IotInstanceId. */
+  instanceId?: string;
+  /** Called once per request with its action (only a served action's name, never caller bytes) and outcome. */
   onRequest?: (entry: { action: string; code: string; atMs: number }) => void;
 }
 
@@ -42,6 +45,7 @@ export class ApiServer {
   async listen(): Promise<string> {
     const server = createServer((req, res) => { void this.#handle(req, res); });
     server.keepAliveTimeout = 5000;
+    server.on('clientError', (err, socket) => this.#clientError(err, socket));
     this.#server = server;
     const port = await listenOn(server, this.#o.host, this.#o.port);
     return `http://${this.#o.host}:${port}`;
@@ -62,50 +66,63 @@ export class ApiServer {
     let body: Record<string, unknown>;
     let status = 200;
     try {
-      const params = await readParams(req);
-      action = params.Action ?? '';
-      const accessKeyId = this.#auth.check(req.method ?? 'GET', params);
-      const handler = Object.hasOwn(this.#o.actions, action) ? this.#o.actions[action] : undefined;
-      if (!handler) throw apiError('InvalidAction.NotFound', `Specified api ${JSON.stringify(action)} is not found, please check your url and method.`, 404);
-      if (!this.#limiter.admit(accessKeyId, action)) throw apiError('Throttling.User', 'Request was denied due to user flow control.', 400);
-      const result = handler({ ...this.#o.context(), params: new RpcParamReader(params) });
+      const request = await readRpcRequest(req);
+      const caller = this.#auth.check(request);
+      const handler = Object.hasOwn(this.#o.actions, caller.action) ? this.#o.actions[caller.action] : undefined;
+      if (!handler) throw apiError('InvalidAction.NotFound', `Specified api ${JSON.stringify(caller.action.slice(0, 64))} is not found, please check your url and method.`, 404);
+      action = caller.action;
+      if (!this.#limiter.admit(caller.accessKeyId, action)) throw apiError('Throttling.User', 'Request was denied due to user flow control.', 400);
+      this.#checkInstance(request.params.IotInstanceId);
+      const result = handler({ ...this.#o.context(), params: new RpcParamReader(request.params) });
       body = { RequestId: requestId, Success: true, ...result };
     } catch (err) {
+      if (err instanceof ClientGoneError) {
+        // The caller went away mid-body: nobody to answer, and nothing wrong with the lab.
+        this.#o.log.debug({ err: errorMessage(err) }, 'API client closed the connection before its request was read');
+        return;
+      }
       const known = isOtaError(err) && typeof err.details.httpStatus === 'number';
       const e = known ? err : new OtaError('iot.system.SystemException', 'An internal error occurred; try again later.', { cause: err });
       if (!known) this.#o.log.error({ action, err: errorMessage(err) }, 'API action failed unexpectedly');
       status = known ? httpStatusOf(e) : 500;
-      // Gateway errors carry Message, IoT errors ErrorMessage; both are set so any client finds it.
-      body = { RequestId: requestId, Success: false, Code: e.code, ErrorMessage: e.message, Message: e.message };
+      // A business refusal (HTTP 200) has exactly the model's fields (Code, ErrorMessage); a gateway
+      // refusal (4xx) carries Message as the gateway's does, and ErrorMessage too so any client finds it.
+      body = { RequestId: requestId, Success: false, Code: e.code, ErrorMessage: e.message, ...(status === 200 ? {} : { Message: e.message }) };
+      // A body refused before it was read to the end: close rather than read the rest.
+      if (!req.complete) {
+        res.setHeader('Connection', 'close');
+        res.once('finish', () => req.socket.destroySoon());
+      }
     }
     this.#o.onRequest?.({ action, code: typeof body.Code === 'string' ? body.Code : 'OK', atMs: this.#o.clock.now() });
     const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json;charset=utf-8', 'content-length': Buffer.byteLength(text) });
+    res.writeHead(status, { 'Content-Type': 'application/json;charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   }
-}
 
-async function readParams(req: IncomingMessage): Promise<Record<string, string>> {
-  const url = new URL(req.url ?? '/', 'http://lab');
-  if (url.pathname !== '/') throw apiError('InvalidAction.NotFound', `Path ${JSON.stringify(url.pathname)} is not an RPC endpoint; send requests to "/".`, 404);
-  const params: Record<string, string> = Object.fromEntries(url.searchParams);
-  if (req.method === 'POST') {
-    const type = req.headers['content-type'] ?? '';
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) throw apiError('InvalidParameter', `The request body is over ${MAX_BODY_BYTES} bytes.`, 400);
-      chunks.push(chunk);
-    }
-    if (size > 0) {
-      if (!type.startsWith('application/x-www-form-urlencoded')) {
-        throw apiError('InvalidParameter', `The request body must be application/x-www-form-urlencoded, got ${JSON.stringify(type)}.`, 400);
-      }
-      Object.assign(params, Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
-    }
-  } else if (req.method !== 'GET') {
-    throw apiError('InvalidParameter', `HTTP method ${JSON.stringify(req.method)} is not supported; use GET or POST.`, 405);
+  /** An enterprise instance answers only calls that name it (docs/platform.md: iot.system.InstanceNotFound). */
+  #checkInstance(given: string | undefined): void {
+    const want = this.#o.instanceId;
+    if (want === undefined || given === want) return;
+    throw apiError('iot.system.InstanceNotFound', given
+      ? `The instance ${JSON.stringify(given.slice(0, 64))} does not exist; this account's instance is ${want}.`
+      : `This account has no public instance: pass IotInstanceId=${want} with every call.`);
   }
-  return params;
+
+  /** Node's parser refused the request (bad request line, headers over the limit): answer in the envelope when the socket can still take it. */
+  #clientError(err: Error & { code?: string }, socket: Duplex): void {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      this.#o.log.debug({ err: err.message }, 'API client connection reset');
+      socket.destroy();
+      return;
+    }
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const status = tooLarge ? 431 : 400;
+    const message = tooLarge
+      ? 'The request headers are larger than the server accepts (16 KiB).'
+      : `The request is not valid HTTP (${err.code ?? 'parse error'}); send an RPC request to "/".`;
+    this.#o.onRequest?.({ action: '', code: 'InvalidParameter', atMs: this.#o.clock.now() });
+    const text = JSON.stringify({ RequestId: randomUUID().toUpperCase(), Success: false, Code: 'InvalidParameter', ErrorMessage: message, Message: message });
+    socket.end(`HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json;charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+  }
 }

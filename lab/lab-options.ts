@@ -1,6 +1,7 @@
 // `startLab` options: defaults in one frozen object, validated once, returned as a new object.
 import { z } from 'zod';
 import { OtaError } from '../shared/errors.js';
+import { INSTANCE_ID_RULE } from '../shared/platform-rules.js';
 import { DEFAULT_NOTICE_STYLE } from './notice.js';
 
 export const LAB_DEFAULTS = Object.freeze({
@@ -15,6 +16,7 @@ export const LAB_DEFAULTS = Object.freeze({
   throttle: 'platform' as const,
   tls: false,
   urlTtlSec: 3600,
+  unfinishedFilter: 'task-status' as const,
 });
 
 const noticeStyleSchema = z.object({
@@ -47,6 +49,11 @@ export const labOptionsSchema = z.object({
   noticeStyle: noticeStyleSchema.default({}),
   accessKeyId: z.string().min(1).optional(),
   accessKeySecret: z.string().min(1).optional(),
+  /** Run as an enterprise instance with this IotInstanceId: calls without it are refused. */
+  instanceId: z.string().regex(INSTANCE_ID_RULE.pattern, INSTANCE_ID_RULE.describe).optional(),
+  /** ListOTAUnfinishedTaskByDevice's status filter: the SDK model's `TaskStatus` (default), or the
+   *  `TaskStatusList.N` form some references show, refusing `TaskStatus` (the platform's reading is unsure). */
+  unfinishedFilter: z.enum(['task-status', 'task-status-list']).default(LAB_DEFAULTS.unfinishedFilter),
 }).strict();
 
 export type LabOptionsInput = z.input<typeof labOptionsSchema>;

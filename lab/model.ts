@@ -1,5 +1,6 @@
 // The lab's records, shaped after the platform's API fields so actions map them one to one.
 import type { SignMethod } from '../shared/messages.js';
+import type { FirmwareStatus, JobStatus, TaskStatus } from '../shared/platform-rules.js';
 
 export type DeviceStatus = 'ONLINE' | 'OFFLINE' | 'UNACTIVE' | 'DISABLE';
 
@@ -29,9 +30,6 @@ export interface FirmwareFile {
   fileMd5?: string;
 }
 
-/** `-1` needs no verification, `0` unverified, `1` verified, `2` verifying, `3` verification failed. */
-export type FirmwareStatus = -1 | 0 | 1 | 2 | 3;
-
 export interface Firmware {
   firmwareId: string;
   firmwareName: string;
@@ -53,7 +51,6 @@ export interface Firmware {
   utcModified: string;
 }
 
-export type JobStatus = 'PLANNED' | 'IN_PROGRESS' | 'COMPLETED' | 'CANCELED';
 export type JobType = 'VERIFY_FIRMWARE' | 'UPGRADE_FIRMWARE';
 
 export interface Job {
@@ -75,8 +72,6 @@ export interface Job {
   utcEndTime?: string;
 }
 
-export type TaskStatus = 'CONFIRM' | 'QUEUED' | 'NOTIFIED' | 'IN_PROGRESS' | 'SUCCEEDED' | 'FAILED' | 'CANCELED';
-
 export interface Task {
   taskId: string;
   jobId: string;
@@ -92,7 +87,7 @@ export interface Task {
   progress: number;
   taskDesc: string;
   timeoutInMinutes?: number;
-  /** When the first progress arrived: the timeout counts from here (PROTOCOL.md §3). */
+  /** When the first progress arrived: the timeout counts from here (docs/platform.md). */
   firstProgressAtMs?: number;
   utcCreate: string;
   utcModified: string;
@@ -111,6 +106,8 @@ export interface LabState {
   firmware: Firmware[];
   jobs: Job[];
   tasks: Task[];
+  /** The file server's admin token: random, independent of any other secret, kept across restarts. */
+  adminToken?: string;
   /** Monotonic counter behind every generated id, so ids stay unique across restarts. */
   nextId: number;
 }
@@ -118,8 +115,6 @@ export interface LabState {
 export function emptyState(): LabState {
   return { version: 1, accessKeys: [], products: [], devices: [], firmware: [], jobs: [], tasks: [], nextId: 1 };
 }
-
-export const FINAL_TASK_STATUSES: ReadonlySet<TaskStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELED']);
 
 export function utc(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, '.000Z');

@@ -22,6 +22,9 @@ import { LAB_ACTIONS } from './actions/registry.js';
 import { LabStore } from './store.js';
 import { ensureLabTls } from './tls.js';
 
+/** The request log keeps at most this many entries (benchmarks read the recent ones). */
+const REQUEST_LOG_MAX = 100_000;
+
 export interface LabDeps {
   clock?: Clock;
   log?: Logger;
@@ -64,6 +67,7 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
   const tls = options.tls ? await ensureLabTls(join(dataDir, 'tls')) : undefined;
   const faults = new Map<string, FaultState>();
   const requests: ApiRequestRecord[] = [];
+  const adminToken = store.state.adminToken as string;
   const closers: (() => Promise<void> | void)[] = [];
   /** Set or clear a firmware's fault plan; the refusal in words, or undefined when applied. */
   const applyFault = (firmwareId: string, plan: unknown): string | undefined => {
@@ -85,7 +89,7 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
     const files = new FileServer({
       host: options.host, port: options.filePort, ...(options.fileHost ? { publicHost: options.fileHost.replace(/^\[|\]$/g, '') } : {}), objectsDir: join(dataDir, 'objects'), clock, log,
       urlKey: { accessKeyId: store.state.accessKeys[0]?.accessKeyId ?? 'lab', secret: urlSecret(store) },
-      adminToken: adminToken(store),
+      adminToken,
       ...(tls ? { tls: { key: tls.key, cert: tls.cert } } : {}),
       faultFor: (key) => {
         const fw = store.state.firmware.find((f) => FileServer.objectKeyOf(f.firmwareUrl) === key || f.multiFiles.some((m) => FileServer.objectKeyOf(m.url) === key));
@@ -129,8 +133,10 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
 
     const api = new ApiServer({
       host: options.host, port: options.apiPort, clock, log, throttle: options.throttle, actions: LAB_ACTIONS,
-      context: () => ({ store, engine, clock }),
-      onRequest: (r) => { requests.push(r); if (requests.length > 200_000) requests.splice(0, 100_000); },
+      context: () => ({ store, engine, clock, unfinishedFilter: options.unfinishedFilter }),
+      ...(options.instanceId ? { instanceId: options.instanceId } : {}),
+      // Bounded by count (entries hold only a served action's name, a code and a time).
+      onRequest: (r) => { requests.push(r); if (requests.length > REQUEST_LOG_MAX) requests.splice(0, requests.length - REQUEST_LOG_MAX / 2); },
     });
     const apiEndpoint = await api.listen();
     closers.push(() => api.close());
@@ -140,7 +146,8 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
       kind: 'ota-lab', apiEndpoint, regionId: options.regionId, accessKeyId: key?.accessKeyId ?? '', accessKeySecret: key?.accessKeySecret ?? '',
       productKey: options.productKey,
       devices: store.state.devices.filter((d) => d.productKey === options.productKey).map((d) => ({ deviceName: d.deviceName, deviceSecret: d.deviceSecret })),
-      mqttUrl, fileServer: fileBase, adminToken: adminToken(store), allowInsecureHttp: !tls, pid: process.pid,
+      mqttUrl, fileServer: fileBase, adminToken, allowInsecureHttp: !tls, pid: process.pid,
+      ...(options.instanceId ? { iotInstanceId: options.instanceId } : {}),
       ...(tls ? { caFile: tls.caFile } : {}),
     };
     if (options.connectionFile) await writeLabConnection(options.connectionFile, connection);
@@ -180,6 +187,7 @@ function seed(store: LabStore, o: LabOptions, clock: Clock): void {
       accessKeySecret: o.accessKeySecret ?? randomBytes(22).toString('base64url'),
     });
   }
+  s.adminToken ??= randomBytes(24).toString('base64url');
   if (!s.products.some((p) => p.productKey === o.productKey)) s.products.push({ productKey: o.productKey, productName: 'ota-lab bench product' });
   const have = s.devices.filter((d) => d.productKey === o.productKey).length;
   for (let i = have + 1; i <= o.deviceCount; i++) {
@@ -195,8 +203,4 @@ function seed(store: LabStore, o: LabOptions, clock: Clock): void {
 
 function urlSecret(store: LabStore): string {
   return `${store.state.accessKeys[0]?.accessKeySecret ?? 'lab'}:objects`;
-}
-
-function adminToken(store: LabStore): string {
-  return `${store.state.accessKeys[0]?.accessKeySecret ?? 'lab'}:admin`.replace(/[^A-Za-z0-9]/g, '').slice(0, 40);
 }

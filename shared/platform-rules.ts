@@ -57,6 +57,16 @@ export const LIMITS = Object.freeze({
   /** ListOTATaskByJob / ListOTAFirmware PageSize ≤ 100; ListOTAJobByFirmware ≤ 200. */
   pageSizeMax: 100,
   jobPageSizeMax: 200,
+  /** OpenAPI request: no API name is longer than 64 characters (the lab refuses longer ones unread). */
+  apiActionMaxChars: 64,
+  /** OpenAPI request parameters. The platform publishes no byte limit per value; its longest
+   *  documented parameter (CreateOTAFirmware Udi) takes 4096 characters, so 16 KiB leaves room and
+   *  still refuses the megabyte values an unsigned caller could send. */
+  apiParamValueMaxChars: 16 * 1024,
+  apiParamNameMaxChars: 128,
+  apiParamsMax: 500,
+  /** RPC request body (form). */
+  apiBodyMaxBytes: 1024 * 1024,
 });
 
 /** QueryOTAFirmware FirmwareInfo.Status. */

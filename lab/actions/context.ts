@@ -11,6 +11,8 @@ export interface ActionContext {
   store: LabStore;
   engine: OtaEngine;
   clock: Clock;
+  /** Which status filter ListOTAUnfinishedTaskByDevice takes (`ota-lab start --unfinished-filter`). */
+  unfinishedFilter: 'task-status' | 'task-status-list';
 }
 
 /** The body fields an action adds to the envelope (`Data`, `FirmwareInfo`, paging, …). */
@@ -30,6 +32,11 @@ export function requireProduct(ctx: ActionContext, productKey: string): void {
   if (!ctx.store.state.products.some((p) => p.productKey === productKey)) {
     throw apiError('iot.prod.NotExistedProduct', `The product ${JSON.stringify(productKey)} does not exist.`);
   }
+}
+
+/** The product's name, as answers that carry ProductName give it. */
+export function productName(ctx: ActionContext, productKey: string): string {
+  return ctx.store.state.products.find((p) => p.productKey === productKey)?.productName ?? '';
 }
 
 /** Paging as the list APIs take it: PageSize 1..max, CurrentPage from 1. */

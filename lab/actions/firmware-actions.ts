@@ -1,7 +1,7 @@
 // CreateOTAFirmware, QueryOTAFirmware, ListOTAFirmware.
 import { utc, type Firmware, type FirmwareFile } from '../model.js';
 import { apiError, invalidParameter, missingParameter } from '../api-error.js';
-import { findFirmware, page, PRODUCT_KEY_RULE, requireProduct, type ActionHandler } from './context.js';
+import { findFirmware, page, PRODUCT_KEY_RULE, productName, requireProduct, type ActionContext, type ActionHandler } from './context.js';
 
 const VERSION_RULE = { pattern: /^[A-Za-z0-9._-]{1,64}$/, describe: '1–64 characters of letters, digits, ".", "_" or "-"' };
 const HEX32 = /^[0-9a-fA-F]{32}$/;
@@ -53,22 +53,34 @@ export const createOtaFirmware: ActionHandler = (ctx) => {
   return { Data: { FirmwareId: fw.firmwareId, UtcCreate: now } };
 };
 
-function firmwareInfo(fw: Firmware): Record<string, unknown> {
+/** A ListOTAFirmware row: exactly the fields of the platform's SimpleFirmwareInfo (no URL, no files). */
+function firmwareRow(ctx: ActionContext, fw: Firmware): Record<string, unknown> {
   return {
     FirmwareId: fw.firmwareId, FirmwareName: fw.firmwareName, FirmwareDesc: fw.firmwareDesc ?? '', ProductKey: fw.productKey,
-    ModuleName: fw.moduleName, DestVersion: fw.destVersion, SrcVersion: fw.srcVersion ?? '', Type: fw.type,
-    SignMethod: fw.signMethod, FirmwareSign: fw.firmwareSign, FirmwareSize: fw.firmwareSize, FirmwareUrl: fw.firmwareUrl,
-    Status: fw.status, VerifyProgress: fw.verifyProgress, Udi: fw.udi ?? '', UtcCreate: fw.utcCreate, UtcModified: fw.utcModified,
+    ProductName: productName(ctx, fw.productKey), ModuleName: fw.moduleName, DestVersion: fw.destVersion, SrcVersion: fw.srcVersion ?? '',
+    Type: fw.type, SignMethod: fw.signMethod, FirmwareSign: fw.firmwareSign, FirmwareSize: fw.firmwareSize, Status: fw.status,
+    UtcCreate: fw.utcCreate, UtcModified: fw.utcModified,
+  };
+}
+
+/** QueryOTAFirmware's FirmwareInfo: the row plus the URL, files, UDI and verification progress. */
+function firmwareInfo(ctx: ActionContext, fw: Firmware): Record<string, unknown> {
+  return {
+    ...firmwareRow(ctx, fw), FirmwareUrl: fw.firmwareUrl, VerifyProgress: fw.verifyProgress, Udi: fw.udi ?? '',
     MultiFiles: fw.multiFiles.map((f) => ({ Name: f.name, Size: f.size, Url: f.url, SignValue: f.signValue, FileMd5: f.fileMd5 ?? '' })),
   };
 }
 
 export const queryOtaFirmware: ActionHandler = (ctx) => {
   const fw = findFirmware(ctx, ctx.params.string('FirmwareId', { maxLen: 64 }));
-  return { FirmwareInfo: firmwareInfo(fw) };
+  return { FirmwareInfo: firmwareInfo(ctx, fw) };
 };
 
 export const listOtaFirmware: ActionHandler = (ctx) => {
-  const { rows, paging } = page(ctx, ctx.store.state.firmware, 100);
-  return { ...paging, FirmwareInfo: { SimpleFirmwareInfo: rows.map(firmwareInfo) } };
+  const productKey = ctx.params.optString('ProductKey', PRODUCT_KEY_RULE);
+  const destVersion = ctx.params.optString('DestVersion', VERSION_RULE);
+  const matching = ctx.store.state.firmware.filter((f) => (productKey === undefined || f.productKey === productKey)
+    && (destVersion === undefined || f.destVersion === destVersion));
+  const { rows, paging } = page(ctx, matching, 100);
+  return { ...paging, FirmwareInfo: { SimpleFirmwareInfo: rows.map((fw) => firmwareRow(ctx, fw)) } };
 };

@@ -54,13 +54,20 @@ export const createOtaVerifyJob: ActionHandler = (ctx) => {
   return { Data: { JobId: job.jobId, UtcCreate: job.utcCreate } };
 };
 
-function jobInfo(job: Job): Record<string, unknown> {
+/** A ListOTAJobByFirmware row: the fields of the platform's SimpleOTAJobInfo. */
+function jobRow(job: Job): Record<string, unknown> {
   return {
     JobId: job.jobId, JobStatus: job.status, JobType: job.jobType, FirmwareId: job.firmwareId, ProductKey: job.productKey,
-    DestVersion: job.destVersion, SrcVersion: job.srcVersion ?? '', TimeoutInMinutes: job.timeoutInMinutes ?? 0,
     UtcCreate: job.utcCreate, UtcStartTime: job.utcStartTime, UtcEndTime: job.utcEndTime ?? '', UtcModified: job.utcEndTime ?? job.utcStartTime,
-    NeedPush: job.needPush, NeedConfirm: job.needConfirm, DownloadProtocol: job.downloadProtocol, TargetSelection: 'SPECIFIC',
-    SelectionType: 'STATIC', Tags: { OtaTagDTO: job.tags },
+    TargetSelection: 'SPECIFIC', SelectionType: 'STATIC', Tags: { OtaTagDTO: job.tags },
+  };
+}
+
+/** QueryOTAJob's Data: the row plus the job's settings; source versions as a list (SrcVersions.SrcVersion[]). */
+function jobInfo(job: Job): Record<string, unknown> {
+  return {
+    ...jobRow(job), DestVersion: job.destVersion, SrcVersions: { SrcVersion: job.srcVersion ? [job.srcVersion] : [] },
+    TimeoutInMinutes: job.timeoutInMinutes ?? 0, NeedPush: job.needPush, NeedConfirm: job.needConfirm, DownloadProtocol: job.downloadProtocol,
   };
 }
 
@@ -76,5 +83,5 @@ export const listOtaJobByFirmware: ActionHandler = (ctx) => {
   const fw = findFirmware(ctx, ctx.params.string('FirmwareId', { maxLen: 64 }));
   const jobs = ctx.store.state.jobs.filter((j) => j.firmwareId === fw.firmwareId);
   const { rows, paging } = page(ctx, jobs, 200);
-  return { ...paging, Data: { SimpleOTAJobInfo: rows.map(jobInfo) } };
+  return { ...paging, Data: { SimpleOTAJobInfo: rows.map(jobRow) } };
 };

@@ -1,25 +1,37 @@
 // ListOTATaskByJob, CancelOTATaskByJob, ReupgradeOTATask, ConfirmOTATask, CancelOTATaskByDevice,
 // ListOTAUnfinishedTaskByDevice.
-import { FINAL_TASK_STATUSES, type Task, type TaskStatus } from '../model.js';
-import { apiError, invalidParameter } from '../api-error.js';
-import { DEVICE_NAME_RULE, findFirmware, page, PRODUCT_KEY_RULE, type ActionContext, type ActionHandler } from './context.js';
+import { FINAL_TASK_STATUSES, TASK_STATUSES, UNFINISHED_TASK_STATUSES } from '../../shared/platform-rules.js';
+import type { TaskStatus } from '../../shared/platform-rules.js';
+import type { Device, Task } from '../model.js';
+import { apiError, invalidParameter, missingParameter } from '../api-error.js';
+import { DEVICE_NAME_RULE, findFirmware, page, PRODUCT_KEY_RULE, productName, type ActionContext, type ActionHandler } from './context.js';
 import { findJob } from './job-actions.js';
 
-const TASK_STATUSES: readonly TaskStatus[] = ['CONFIRM', 'QUEUED', 'NOTIFIED', 'IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'CANCELED'];
-
-function taskInfo(t: Task): Record<string, unknown> {
+/** The fields every task row has (the SDK models of both task lists). */
+function taskBase(ctx: ActionContext, t: Task): Record<string, unknown> {
   return {
-    TaskId: t.taskId, JobId: t.jobId, FirmwareId: t.firmwareId, DeviceName: t.deviceName, ProductKey: t.productKey, IotId: t.iotId,
-    SrcVersion: t.srcVersion, DestVersion: t.destVersion, ModuleName: t.module, TaskStatus: t.status,
-    Progress: t.progress.toFixed(2), TaskDesc: t.taskDesc, Timeout: t.timeoutInMinutes ? String(t.timeoutInMinutes) : '',
-    UtcCreate: t.utcCreate, UtcModified: t.utcModified,
+    TaskId: t.taskId, JobId: t.jobId, FirmwareId: t.firmwareId, DeviceName: t.deviceName, ProductKey: t.productKey,
+    ProductName: productName(ctx, t.productKey), IotId: t.iotId, SrcVersion: t.srcVersion, DestVersion: t.destVersion,
+    TaskStatus: t.status, UtcCreate: t.utcCreate, UtcModified: t.utcModified,
   };
+}
+
+/** A ListOTATaskByJob row: progress, reason and timeout, no module. */
+function jobTaskRow(ctx: ActionContext, t: Task): Record<string, unknown> {
+  return {
+    ...taskBase(ctx, t), Progress: t.progress.toFixed(2), TaskDesc: t.taskDesc, Timeout: t.timeoutInMinutes ? String(t.timeoutInMinutes) : '',
+  };
+}
+
+/** A ListOTAUnfinishedTaskByDevice row: the module, no progress or reason. */
+function deviceTaskRow(ctx: ActionContext, t: Task): Record<string, unknown> {
+  return { ...taskBase(ctx, t), ModuleName: t.module };
 }
 
 function statusParam(ctx: ActionContext, name: string): TaskStatus | undefined {
   const v = ctx.params.optString(name);
   if (v === undefined) return undefined;
-  if (!TASK_STATUSES.includes(v as TaskStatus)) throw invalidParameter(name, TASK_STATUSES.join(', '), v);
+  if (!(TASK_STATUSES as readonly string[]).includes(v)) throw invalidParameter(name, TASK_STATUSES.join(', '), v);
   return v as TaskStatus;
 }
 
@@ -30,7 +42,7 @@ export const listOtaTaskByJob: ActionHandler = (ctx) => {
   const tasks = ctx.engine.tasksOf(job.jobId)
     .filter((t) => (status === undefined || t.status === status) && (names.length === 0 || names.includes(t.deviceName)));
   const { rows, paging } = page(ctx, tasks, 100);
-  return { ...paging, Data: { SimpleOTATaskInfo: rows.map(taskInfo) } };
+  return { ...paging, Data: { SimpleOTATaskInfo: rows.map((t) => jobTaskRow(ctx, t)) } };
 };
 
 export const cancelOtaTaskByJob: ActionHandler = (ctx) => {
@@ -51,6 +63,9 @@ export const cancelOtaTaskByJob: ActionHandler = (ctx) => {
 function tasksById(ctx: ActionContext, name: string, max: number): Task[] {
   const ids = ctx.params.list(name, max);
   if (ids.length === 0) throw apiError('MissingParameter', `The input parameter "${name}.N" that is mandatory for processing this request is not supplied.`, 400);
+  // Everything is checked before anything changes: a repeated id is refused, never half applied.
+  const repeated = ids.find((id, i) => ids.indexOf(id) !== i);
+  if (repeated !== undefined) throw invalidParameter(`${name}.N`, `each ${name} once`, repeated);
   return ids.map((id) => {
     const t = ctx.store.state.tasks.find((x) => x.taskId === id);
     if (!t) throw apiError('iot.ota.InvalidTaskId', `The task ${JSON.stringify(id)} does not exist.`);
@@ -88,15 +103,45 @@ export const cancelOtaTaskByDevice: ActionHandler = (ctx) => {
   return {};
 };
 
-export const listOtaUnfinishedTaskByDevice: ActionHandler = (ctx) => {
+/** The device a call names: IotId alone, or ProductKey + DeviceName. */
+function namedDevice(ctx: ActionContext): Device {
+  const iotId = ctx.params.optString('IotId', { maxLen: 64 });
+  if (iotId) {
+    const dev = ctx.store.state.devices.find((d) => d.iotId === iotId);
+    if (!dev) throw apiError('iot.device.NotExistedDevice', `No device has IotId ${JSON.stringify(iotId)}.`);
+    return dev;
+  }
   const productKey = ctx.params.string('ProductKey', PRODUCT_KEY_RULE);
   const deviceName = ctx.params.string('DeviceName', DEVICE_NAME_RULE);
-  if (!ctx.engine.device({ productKey, deviceName })) throw apiError('iot.device.NotExistedDevice', `The device ${deviceName} does not exist in product ${productKey}.`);
-  const wanted = ctx.params.list('TaskStatusList', 10);
-  for (const [i, s] of wanted.entries()) if (!TASK_STATUSES.includes(s as TaskStatus)) throw invalidParameter(`TaskStatusList.${i + 1}`, TASK_STATUSES.join(', '), s);
+  const dev = ctx.engine.device({ productKey, deviceName });
+  if (!dev) throw apiError('iot.device.NotExistedDevice', `The device ${deviceName} does not exist in product ${productKey}.`);
+  return dev;
+}
+
+/** The status filter in the form this lab takes (`--unfinished-filter`); the other form is refused as unknown. */
+function unfinishedFilter(ctx: ActionContext): readonly TaskStatus[] | undefined {
+  const unfinished: readonly string[] = UNFINISHED_TASK_STATUSES;
+  const describe = UNFINISHED_TASK_STATUSES.join(', ');
+  const listGiven = ctx.params.list('TaskStatusList', UNFINISHED_TASK_STATUSES.length);
+  if (ctx.unfinishedFilter === 'task-status-list') {
+    if (ctx.params.has('TaskStatus')) throw apiError('InvalidParameter', 'The parameter "TaskStatus" is not a parameter of ListOTAUnfinishedTaskByDevice; use TaskStatusList.N.', 400);
+    if (listGiven.length === 0) throw missingParameter('TaskStatusList.N');
+    listGiven.forEach((s, i) => { if (!unfinished.includes(s)) throw invalidParameter(`TaskStatusList.${i + 1}`, describe, s); });
+    return listGiven as TaskStatus[];
+  }
+  if (listGiven.length > 0) throw apiError('InvalidParameter', 'The parameter "TaskStatusList.N" is not a parameter of ListOTAUnfinishedTaskByDevice; use TaskStatus.', 400);
+  const one = ctx.params.optString('TaskStatus');
+  if (one === undefined) return undefined;
+  if (!unfinished.includes(one)) throw invalidParameter('TaskStatus', describe, one);
+  return [one as TaskStatus];
+}
+
+export const listOtaUnfinishedTaskByDevice: ActionHandler = (ctx) => {
+  const dev = namedDevice(ctx);
+  const wanted = unfinishedFilter(ctx);
   const moduleName = ctx.params.optString('ModuleName');
-  const tasks = ctx.store.state.tasks.filter((t) => t.productKey === productKey && t.deviceName === deviceName
-    && !FINAL_TASK_STATUSES.has(t.status) && (wanted.length === 0 || wanted.includes(t.status))
+  const tasks = ctx.store.state.tasks.filter((t) => t.productKey === dev.productKey && t.deviceName === dev.deviceName
+    && !FINAL_TASK_STATUSES.has(t.status) && (wanted === undefined || wanted.includes(t.status))
     && (moduleName === undefined || t.module === moduleName));
-  return { Data: { SimpleOTATaskInfo: tasks.map(taskInfo) } };
+  return { Data: { SimpleOTATaskInfo: tasks.map((t) => deviceTaskRow(ctx, t)) } };
 };

@@ -20,6 +20,8 @@ export interface StartArgs {
   logLevel: string;
   signMethodSpelling?: string;
   idType?: string;
+  instanceId?: string;
+  unfinishedFilter?: string;
 }
 
 export function startOptionsFrom(a: StartArgs): LabOptionsInput {
@@ -30,6 +32,8 @@ export function startOptionsFrom(a: StartArgs): LabOptionsInput {
     ...(a.stateDir ? { stateDir: resolve(a.stateDir) } : {}),
     ...(a.broker ? { brokerUrl: a.broker } : {}),
     ...(a.fileHost ? { fileHost: a.fileHost } : {}),
+    ...(a.instanceId ? { instanceId: a.instanceId } : {}),
+    ...(a.unfinishedFilter === 'task-status-list' ? { unfinishedFilter: 'task-status-list' as const } : {}),
     noticeStyle: {
       ...(spelling === 'Md5' || spelling === 'MD5' || spelling === 'md5' ? { md5Spelling: spelling } : {}),
       ...(spelling === 'SHA256' || spelling === 'Sha256' || spelling === 'sha256' ? { sha256Spelling: spelling } : {}),
@@ -45,6 +49,7 @@ export function describeLab(lab: Lab, connectionFile: string): string {
     `  OpenAPI     ${c.apiEndpoint}  (AccessKeyId ${c.accessKeyId}; the secret is in the connection file)`,
     `  MQTT        ${c.mqttUrl}${lab.broker ? '' : '  (external broker)'}  product ${c.productKey}, ${c.devices.length} devices: ${c.devices.map((d) => d.deviceName).join(', ')}`,
     `  Firmware    ${c.fileServer}`,
+    ...(c.iotInstanceId ? [`  Instance    ${c.iotInstanceId}  (pass IotInstanceId with every API call)`] : []),
     ...(c.caFile ? [`  CA          ${c.caFile}`] : []),
     `  Connection  ${connectionFile}  (use --lab ${connectionFile} with ota-agent and ota-verify)`,
     'Press Ctrl-C to stop.',
