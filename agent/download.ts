@@ -87,9 +87,10 @@ export async function downloadFile(d: DownloadInput): Promise<DownloadResult> {
     let progressed = false;
     let res;
     try {
-      res = await d.fetcher(d.url, { rangeStart: onDisk, timeoutMs: d.limits.timeoutMs });
+      res = await d.fetcher(d.url, { rangeStart: onDisk, timeoutMs: d.limits.timeoutMs, signal: d.signal });
     } catch (err) {
       if (err instanceof OtaError) throw failed(err.message, err);
+      if (d.signal.aborted) throw cancelled();
       res = undefined;
       problem = `network error: ${errorMessage(err)}`;
     }

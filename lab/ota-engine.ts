@@ -41,7 +41,8 @@ export class OtaEngine {
   readonly #timers = new Map<string, TimerHandle>();
   #noticeSeq: number;
   noticeStyle: NoticeStyle;
-  /** 'task' (Task) after every task change, 'job' (Job) when a job ends, 'device' (Device) on presence: tests wait on these. */
+  /** 'task' (Task) after every task change, 'job' (Job) when a job ends, 'device' (Device) on presence,
+   *  'progress' (id, module, step, desc) for every progress message: tests wait on these. */
   readonly events = new EventEmitter();
 
   constructor(deps: EngineDeps) {
@@ -165,6 +166,8 @@ export class OtaEngine {
 
   #onProgress(id: DeviceId, payload: Buffer): void {
     const msg = parseMessage(progressSchema, payload, 'progress');
+    // Every step a device sent, as sent (the task keeps only the last progress and desc).
+    this.events.emit('progress', id, msg.params.module ?? 'default', msg.params.step, msg.params.desc);
     const task = this.activeTask(id, msg.params.module ?? 'default');
     if (!task || task.status === 'CONFIRM') {
       this.#d.log.info({ device: id.deviceName, step: msg.params.step }, 'progress with no task in progress ignored');

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAgentConfig, type AgentConfigInput } from '../../agent/agent-config.js';
 import { startAgent, type Agent } from '../../agent/agent.js';
+import type { Clock } from '../../shared/clock.js';
 import { createLogger } from '../../shared/logger.js';
 import type { Lab } from '../../lab/start-lab.js';
 
@@ -21,7 +22,7 @@ export function expectNoSecretsIn(lines: readonly string[]): void {
   }
 }
 
-export async function testAgent(lab: Lab, deviceName: string, overrides: Partial<AgentConfigInput> = {}): Promise<Agent> {
+export async function testAgent(lab: Lab, deviceName: string, overrides: Partial<AgentConfigInput> = {}, deps: { clock?: Clock } = {}): Promise<Agent> {
   const c = lab.connection;
   const dev = c.devices.find((d) => d.deviceName === deviceName);
   if (!dev) throw new Error(`no lab device ${deviceName}`);
@@ -36,7 +37,7 @@ export async function testAgent(lab: Lab, deviceName: string, overrides: Partial
     progressMinIntervalMs: 0, logLevel: 'debug', ...overrides,
   }, 'test');
   const log = createLogger({ name: `agent-${deviceName}`, level: 'debug', destination: { write: (l: string) => { AGENT_LOG.push(l); } } });
-  return startAgent(config, { log });
+  return startAgent(config, { log, ...deps });
 }
 
 /** The progress steps the lab saw for a device's latest task, in order. */
