@@ -85,6 +85,7 @@ export async function downloadFile(d: DownloadInput): Promise<DownloadResult> {
     if (d.clock.now() >= d.limits.deadlineAtMs) throw failed(`not downloaded within ${d.limits.deadlineSec} s (downloadDeadlineSec); ${onDisk} of ${d.size} bytes`);
     let problem = 'no attempt made';
     let progressed = false;
+    let restarted = false;
     let res;
     try {
       res = await d.fetcher(d.url, { rangeStart: onDisk, timeoutMs: d.limits.timeoutMs, signal: d.signal });
@@ -99,6 +100,7 @@ export async function downloadFile(d: DownloadInput): Promise<DownloadResult> {
         // The server ignored the Range: start over from byte 0 (what we had counts as the high water).
         d.log.warn({ file, offset: onDisk }, 'server ignored the Range request; downloading from byte 0');
         await truncate(d.partPath, 0);
+        restarted = true;
         onDisk = 0;
         digester = d.newDigester();
       } else if (res.status === 206) {
@@ -122,8 +124,9 @@ export async function downloadFile(d: DownloadInput): Promise<DownloadResult> {
         problem = got.stop === 'slow'
           ? `slower than ${d.limits.minBytesPerSec} B/s over ${d.limits.rateWindowMs / 1000} s (downloadMinBytesPerSec) at ${onDisk} bytes`
           : `connection lost after ${onDisk} bytes: ${got.cut ?? 'response ended early'}`;
-        // A slow attempt is never progress: a dripping server must use up the retries.
-        progressed = got.stop !== 'slow' && onDisk > highWater;
+        // Progress is a resumed attempt that got further than ever. A slow one is not (a dripping
+        // server must use up the retries), nor a restart from 0 (a server that ignores Range).
+        progressed = got.stop !== 'slow' && !restarted && onDisk > highWater;
         highWater = Math.max(highWater, onDisk);
         d.log.warn({ file, offset: onDisk, size: d.size, reason: problem }, 'download interrupted');
       } else {
