@@ -1,8 +1,9 @@
 // One upgrade per module, one explicit state, persisted atomically in the work directory so that a
 // restart (SIGKILL, power cut, a hook that reboots the bench) resumes where it was.
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../shared/atomic-file.js';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { OtaError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -98,6 +99,26 @@ function salvage(raw: unknown, file: string, log: Logger): DiskState {
   return state;
 }
 
+/** A recursive mkdir on a read-only mount says ENOENT; ask the nearest existing folder for the real reason (EROFS, EACCES). */
+async function whyNotWritable(dir: string, err: unknown): Promise<string> {
+  if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return errorMessage(err);
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    try {
+      await access(d, constants.F_OK);
+    } catch {
+      if (d === dirname(d)) break;
+      continue;
+    }
+    try {
+      await access(d, constants.W_OK);
+    } catch (e) {
+      return errorMessage(e);
+    }
+    break;
+  }
+  return errorMessage(err);
+}
+
 export class AgentStore {
   readonly dir: string;
   readonly state: DiskState;
@@ -118,7 +139,7 @@ export class AgentStore {
       await writeFile(probe, '');
       await rm(probe, { force: true });
     } catch (cause) {
-      throw new OtaError('INVALID_CONFIG', `work dir ${dir} is not writable: ${errorMessage(cause)}`, { cause, expected: 'a writable directory for downloads and the upgrade state', details: { field: 'workDir' } });
+      throw new OtaError('INVALID_CONFIG', `work dir ${dir} is not writable: ${await whyNotWritable(dir, cause)}`, { cause, expected: 'a writable directory for downloads and the upgrade state', details: { field: 'workDir' } });
     }
     const file = join(dir, FILE);
     let state: DiskState = { version: 1, versions: {}, upgrades: {} };
