@@ -47,6 +47,11 @@ describe('agent and its disk', () => {
     await tmpfs(work, 'size=5m');
     const { lab } = await labWithFile(dir);
     const steps = recordSteps(lab, 'bench-01');
+    /** The task's end, or a failure as soon as the agent process dies. */
+    const taskOrExit = (status: 'FAILED' | 'SUCCEEDED') => Promise.race([
+      taskReaches(lab, 'bench-01', status),
+      agent.exited.then((code) => { throw new Error(`the agent exited (${code}) instead of reporting`); }),
+    ]);
     // A bench config (progress unthrottled, so the lab sees each step as the bytes land).
     const c = lab.connection;
     const config = join(dir, 'bench.json');
@@ -62,7 +67,7 @@ describe('agent and its disk', () => {
     // 1. Ten MiB for a five MiB disk: refused before a byte is fetched.
     const big = await addFirmware(lab, { content: randomBytes(10 * 1024 * 1024), version: '2.0.0' });
     await createVerifyJob(lab, big.firmwareId, ['bench-01']);
-    const t1 = await taskReaches(lab, 'bench-01', 'FAILED');
+    const t1 = await taskOrExit('FAILED');
     expect(t1.taskDesc).toMatch(/^not enough space: need 10485760, free \d+$/);
     expect(steps.at(-1)?.step).toBe(-2);
     expect(lab.files.bytesServed).toBe(0);
@@ -94,7 +99,7 @@ describe('agent and its disk', () => {
     const fs = await statfs(work);
     await writeFile(join(work, 'filler'), Buffer.alloc(fs.bavail * fs.bsize)).catch(() => undefined);
     release();
-    const t2 = await taskReaches(lab, 'bench-01', 'FAILED');
+    const t2 = await taskOrExit('FAILED');
     expect(steps.at(-1)?.step).toBe(-2);
     expect(t2.taskDesc).toMatch(/^cannot write the download: ENOSPC/);
     // The disk was full for the failure path's own state save too (and that did not stop the agent).
@@ -105,7 +110,7 @@ describe('agent and its disk', () => {
     await rm(join(work, 'filler'));
     const small = await addFirmware(lab, { version: '2.0.2' });
     await createVerifyJob(lab, small.firmwareId, ['bench-01']);
-    await taskReaches(lab, 'bench-01', 'SUCCEEDED');
+    await taskOrExit('SUCCEEDED');
     expect(agent.child.exitCode).toBeNull();
     expect(await agent.stop('SIGTERM')).toBe(0);
     expect(agent.stderr()).not.toMatch(/Unhandled|ENOSPC.*\n.*at /);
@@ -143,7 +148,8 @@ describe('agent and its disk', () => {
     const second = await addFirmware(lab, { version: '2.0.1' });
     const done = new Promise((resolve) => agent.events.once('done', resolve));
     await createVerifyJob(lab, second.firmwareId, ['bench-01']);
-    await taskReaches(lab, 'bench-01', 'SUCCEEDED');
+    const end = await Promise.race([taskReaches(lab, 'bench-01', 'SUCCEEDED'), taskReaches(lab, 'bench-01', 'FAILED')]);
+    expect(end).toMatchObject({ status: 'SUCCEEDED' });
     await done;
     // What a reader of the work dir sees: the second upgrade, done, in a file only the agent's user reads.
     const file = join(workDir, 'agent-state.json');
