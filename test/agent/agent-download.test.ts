@@ -84,7 +84,8 @@ describe('agent download', () => {
       res.write(Buffer.alloc(256 * 1024, 7), () => res.destroy());
       void seen;
     };
-    const first = await agentOn(lab, workDir, { downloadRetries: 3 });
+    // A long no-answer timeout: stopping must not wait for it (the request is cancelled).
+    const first = await agentOn(lab, workDir, { downloadRetries: 3, downloadTimeoutMs: 600_000 });
     await deviceStatus(lab, 'bench-01');
     const fw = await addServedFirmware(lab, server, { path: '/big', size, version: '2.0.0', sign: 'a'.repeat(64) });
     await createVerifyJob(lab, fw, ['bench-01']);
