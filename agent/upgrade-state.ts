@@ -1,7 +1,7 @@
 // One upgrade per module, one explicit state, persisted atomically in the work directory so that a
 // restart (SIGKILL, power cut, a hook that reboots the bench) resumes where it was.
 import { constants } from 'node:fs';
-import { access, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../shared/atomic-file.js';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -72,6 +72,7 @@ interface DiskState {
 const FILE = 'agent-state.json';
 /** The state holds signed download URLs: only the agent's user may read it. */
 const STATE_FILE_MODE = 0o600;
+const STATE_FILE_MAX_BYTES = 16 * 1024 * 1024;
 
 /** Keep every part of a state file that is well formed; say what was dropped and why. */
 function salvage(raw: unknown, file: string, log: Logger): DiskState {
@@ -145,7 +146,10 @@ export class AgentStore {
     let state: DiskState = { version: 1, versions: {}, upgrades: {} };
     let text: string | undefined;
     try {
-      text = await readFile(file, 'utf8');
+      // Our own state is a few KiB per module: anything this big was not written by us.
+      const { size } = await stat(file);
+      if (size > STATE_FILE_MAX_BYTES) log.warn({ file, size, maxBytes: STATE_FILE_MAX_BYTES }, 'upgrade state file is too large; discarded, starting with an empty state');
+      else text = await readFile(file, 'utf8');
     } catch (err) {
       // A missing file is a first start.
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ file, err: errorMessage(err) }, 'upgrade state file is unreadable; starting with an empty state');

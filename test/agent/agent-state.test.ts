@@ -44,6 +44,7 @@ describe('agent state on disk', () => {
     { what: 'versions null and a record with only "state"', text: '{"version":1,"versions":null,"upgrades":{"default":{"state":"downloading"}}}', version: '1.0.0', dropped: ['versions', 'upgrades.default'] },
     { what: 'one bad version among good ones', text: '{"version":1,"versions":{"default":"1.5.0","MCU":7},"upgrades":{}}', version: '1.5.0', dropped: ['versions.MCU'] },
     { what: 'a file cut mid-write', text: '{"version":1,"versions":{"default":"1.5', version: '1.0.0', dropped: undefined },
+    { what: 'a 17 MiB file', text: `{"version":1,"versions":{"default":"1.5.0"},"pad":"${'x'.repeat(17 * 1024 * 1024)}"}`, version: '1.0.0', dropped: undefined },
   ])('starts from $what: keeps what is valid, warns naming the file, and upgrades', async ({ text, version, dropped }) => {
     const { lab, workDir, file } = await setUp(text);
     const heard = informed(lab);
