@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it, onTestFailed } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, statfs, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLab, type Lab } from '../../lab/start-lab.js';
@@ -126,6 +126,27 @@ describe('agent and its disk', () => {
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(`work dir ${workDir} is not writable: EROFS`);
     }
+  }, 60_000);
+
+  it('-2 on a write error without root: the part file is /dev/full', async () => {
+    const dir = await tmp();
+    const lab = await startLab({ deviceCount: 1, throttle: 'off' });
+    cleanup.push(() => lab.close());
+    const steps = recordSteps(lab, 'bench-01');
+    const workDir = join(dir, 'work');
+    const agent = await testAgent(lab, 'bench-01', { workDir });
+    cleanup.push(() => agent.close());
+    await deviceStatus(lab, 'bench-01');
+    // Every write to the part file fails with ENOSPC, as on a full disk.
+    await symlink('/dev/full', join(workDir, 'downloads', 'default-2.0.0-0.part'));
+    const { firmwareId } = await addFirmware(lab, { version: '2.0.0' });
+    await createVerifyJob(lab, firmwareId, ['bench-01']);
+    expect((await taskReaches(lab, 'bench-01', 'FAILED')).taskDesc).toMatch(/^cannot write the download: ENOSPC/);
+    expect(steps.at(-1)?.step).toBe(-2);
+    // And the agent takes the next notice.
+    const next = await addFirmware(lab, { version: '2.0.1' });
+    await createVerifyJob(lab, next.firmwareId, ['bench-01']);
+    await taskReaches(lab, 'bench-01', 'SUCCEEDED');
   }, 60_000);
 
   it('one failed state save does not fail the saves after it', async () => {
