@@ -40,6 +40,19 @@ async function labWithFile(dir: string): Promise<{ lab: Lab; labFile: string }> 
   return { lab, labFile };
 }
 
+/** A lab and an in-process agent on it, online, with the steps the lab receives recorded. */
+async function inProcessAgent() {
+  const dir = await tmp();
+  const lab = await startLab({ deviceCount: 1, throttle: 'off' });
+  cleanup.push(() => lab.close());
+  const steps = recordSteps(lab, 'bench-01');
+  const workDir = join(dir, 'work');
+  const agent = await testAgent(lab, 'bench-01', { workDir });
+  cleanup.push(() => agent.close());
+  await deviceStatus(lab, 'bench-01');
+  return { lab, steps, workDir, agent };
+}
+
 describe('agent and its disk', () => {
   it.skipIf(!isRoot)('-2 when the work dir cannot hold the firmware, -2 on ENOSPC mid-download; the process survives and takes the next notice', async () => {
     const dir = await tmp();
@@ -129,14 +142,7 @@ describe('agent and its disk', () => {
   }, 60_000);
 
   it('-2 on a write error without root: the part file is /dev/full', async () => {
-    const dir = await tmp();
-    const lab = await startLab({ deviceCount: 1, throttle: 'off' });
-    cleanup.push(() => lab.close());
-    const steps = recordSteps(lab, 'bench-01');
-    const workDir = join(dir, 'work');
-    const agent = await testAgent(lab, 'bench-01', { workDir });
-    cleanup.push(() => agent.close());
-    await deviceStatus(lab, 'bench-01');
+    const { lab, steps, workDir } = await inProcessAgent();
     // Every write to the part file fails with ENOSPC, as on a full disk.
     await symlink('/dev/full', join(workDir, 'downloads', 'default-2.0.0-0.part'));
     const { firmwareId } = await addFirmware(lab, { version: '2.0.0' });
@@ -150,14 +156,7 @@ describe('agent and its disk', () => {
   }, 60_000);
 
   it('one failed state save does not fail the saves after it', async () => {
-    const dir = await tmp();
-    const lab = await startLab({ deviceCount: 1, throttle: 'off' });
-    cleanup.push(() => lab.close());
-    const steps = recordSteps(lab, 'bench-01');
-    const workDir = join(dir, 'work');
-    const agent = await testAgent(lab, 'bench-01', { workDir });
-    cleanup.push(() => agent.close());
-    await deviceStatus(lab, 'bench-01');
+    const { lab, steps, workDir, agent } = await inProcessAgent();
     // A directory where the state's temp file goes: every save fails while it is there.
     const blocker = join(workDir, `agent-state.json.${process.pid}.tmp`);
     await mkdir(blocker);
