@@ -46,6 +46,11 @@ export const agentConfigSchema = z.object({
   workDir: z.string().min(1).default('./ota-work'),
   downloadRetries: z.number().int().min(0).max(100).default(5),
   downloadTimeoutMs: z.number().int().positive().default(30_000),
+  /** The whole download (every file, every retry, across restarts) must end within this; at most 7 days. */
+  downloadDeadlineSec: z.number().int().positive().max(7 * 24 * 3600).default(3600),
+  /** An attempt that averages less than this over a window of downloadMinRateWindowSec is cut and counts as a failed attempt (0: off). */
+  downloadMinBytesPerSec: z.number().int().min(0).default(1024),
+  downloadMinRateWindowSec: z.number().int().positive().max(3600).default(60),
   backoffBaseMs: z.number().int().positive().default(500),
   backoffMaxMs: z.number().int().positive().default(30_000),
   reconnectBaseMs: z.number().int().positive().default(1000),

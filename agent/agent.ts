@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { systemClock, type Clock } from '../shared/clock.js';
-import { OtaError, errorMessage, isOtaError } from '../shared/errors.js';
+import { OtaError, errorMessage } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { deviceTopic, parseDeviceTopic } from '../shared/topics.js';
 import { mqttUrlOf, type AgentConfig } from './agent-config.js';
@@ -14,8 +14,8 @@ import { createHttpFetcher, type Fetcher } from './fetcher.js';
 import { readVersion } from './install-hook.js';
 import { takeNotice } from './notice-intake.js';
 import { ProgressReporter } from './progress-reporter.js';
-import { failureStep, runFlow } from './upgrade-flow.js';
-import { AgentStore, type UpgradeRecord } from './upgrade-state.js';
+import { REPLACED, runFlow } from './upgrade-flow.js';
+import { AgentStore, isFinal, type UpgradeRecord } from './upgrade-state.js';
 
 export interface AgentDeps {
   clock?: Clock;
@@ -41,7 +41,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   const clock = deps.clock ?? systemClock;
   const log = deps.log ?? createLogger({ name: 'ota-agent', level: config.logLevel, secrets: [config.deviceSecret] });
   const id = { productKey: config.productKey, deviceName: config.deviceName };
-  const store = await AgentStore.open(config.workDir);
+  const store = await AgentStore.open(config.workDir, log);
   await store.sweep();
   const publicKey: KeyObject | undefined = config.publicKeyFile ? await loadKey(config.publicKeyFile) : undefined;
   const fetcher = deps.fetcher ?? createHttpFetcher({ allowInsecureHttp: config.allowInsecureHttp, ...(config.caFile ? { ca: await readFile(config.caFile) } : {}) });
@@ -87,24 +87,19 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     const reporter = new ProgressReporter((step, desc) => void progress(rec.module, step, desc), clock, config.progressMinStep, config.progressMinIntervalMs);
     const entry: Running = { rec, abort, finished: Promise.resolve() };
     entry.finished = (async () => {
-      try {
-        // The flow's own move to 'done' logs "upgrade done"; one line per upgrade.
-        await runFlow({ rec, config, store, fetcher, clock, log, publicKey, signal: abort.signal, progress: reporter, inform, currentVersion });
+      // runFlow never rejects: a failure is an outcome, reported to the platform with its step. The flow's
+      // own move to 'done' logs "upgrade done"; one line per upgrade.
+      const outcome = await runFlow({ rec, config, store, fetcher, clock, log, publicKey, signal: abort.signal, progress: reporter, inform, currentVersion });
+      if (outcome.kind === 'done') {
         events.emit('done', rec);
-      } catch (err) {
-        if (isOtaError(err, 'CANCELLED') && abort.signal.aborted) return;
-        const step = failureStep(err);
-        rec.state = 'failed';
-        rec.failure = errorMessage(err);
-        await store.save();
-        log.warn({ module: rec.module, version: rec.version, step, err: rec.failure }, 'upgrade failed');
-        await progress(rec.module, step, rec.failure);
-        events.emit('failed', rec, step);
-      } finally {
-        if (running.get(rec.module) === entry) running.delete(rec.module);
-        await store.sweep().catch(() => undefined);
+      } else if (outcome.kind === 'failed') {
+        log.warn({ module: rec.module, version: rec.version, step: outcome.step, err: outcome.reason }, 'upgrade failed');
+        await progress(rec.module, outcome.step, outcome.reason);
+        events.emit('failed', rec, outcome.step);
       }
-    })();
+      if (running.get(rec.module) === entry) running.delete(rec.module);
+      await store.sweep().catch(() => undefined);
+    })().catch((err: unknown) => { log.error({ module: rec.module, err: errorMessage(err) }, 'upgrade ended with an unexpected error'); });
     running.set(rec.module, entry);
   };
 
@@ -139,7 +134,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     }
     if (current) {
       log.info({ module: plan.module, from: current.rec.version, to: plan.version }, 'a newer notice replaces the running upgrade');
-      current.abort.abort();
+      current.abort.abort(REPLACED);
       await current.finished;
     }
     const rec: UpgradeRecord = {
@@ -147,7 +142,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
       files: plan.files.map((f, i) => ({ ...f, partPath: store.partPath(plan.module, plan.version, i) })),
     };
     store.state.upgrades[plan.module] = rec;
-    await store.save();
+    // A save that fails here (disk full) is not the end: the flow's next move fails with a step code.
+    await store.save().catch((err: unknown) => log.warn({ module: rec.module, err: errorMessage(err) }, 'cannot save the accepted upgrade'));
     log.info({ module: rec.module, version: rec.version, size: rec.size, files: rec.files.length }, 'upgrade accepted');
     start(rec);
   };
@@ -166,7 +162,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
 
   // Resume what a previous run left unfinished, at the step it was in.
   for (const rec of Object.values(store.state.upgrades)) {
-    if (rec.state !== 'done' && rec.state !== 'failed') {
+    if (!isFinal(rec.state)) {
       log.info({ module: rec.module, version: rec.version, state: rec.state }, 'resuming upgrade');
       start(rec);
     }

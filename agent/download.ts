@@ -1,12 +1,15 @@
-// Download one file to a part file in the work directory, hashing the bytes as they arrive (never
-// holding the file in memory). Resumes with Range from what is on disk, re-hashing it first; retries
-// network errors and 5xx with backoff; stops at once when the server sends more than `size`.
-import { createReadStream, createWriteStream } from 'node:fs';
-import { stat, truncate } from 'node:fs/promises';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+// Download one file to a part file in the work directory, hashing the bytes as they reach the disk
+// (never holding the file in memory). One writer per part file: each attempt opens it, writes every
+// chunk it received in order, fsyncs and closes it before the next attempt looks at its size, so a
+// resume always asks for exactly the bytes after what is on disk and the digest covers exactly them.
+import { createReadStream } from 'node:fs';
+import { open, stat, statfs, truncate, type FileHandle } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { Readable } from 'node:stream';
 import { backoffDelayMs } from '../shared/backoff.js';
+import type { Clock } from '../shared/clock.js';
 import { OtaError, errorMessage } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
 import { redactUrlSecrets } from '../shared/redact.js';
 import type { Fetcher } from './fetcher.js';
 
@@ -15,18 +18,36 @@ export interface Digester {
   update(chunk: Buffer): void;
 }
 
+/** Bounds shared by every file of one upgrade. */
+export interface DownloadLimits {
+  /** Failed attempts allowed for the whole upgrade's download, across restarts (a cut that made progress is not one). */
+  retries: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** No response, or no byte, for this long is a failed attempt. */
+  timeoutMs: number;
+  /** Clock time at which the download as a whole gives up. */
+  deadlineAtMs: number;
+  deadlineSec: number;
+  /** An attempt that receives fewer than minBytesPerSec × rateWindowMs / 1000 bytes in a window is a failed attempt (0: off). */
+  minBytesPerSec: number;
+  rateWindowMs: number;
+}
+
 export interface DownloadInput {
   url: string;
   size: number;
   partPath: string;
   fetcher: Fetcher;
   newDigester: () => Digester;
-  retries: number;
-  backoffBaseMs: number;
-  backoffMaxMs: number;
-  timeoutMs: number;
+  limits: DownloadLimits;
+  /** Failed attempts so far for the whole upgrade (the caller persists it in onAttemptFailed). */
+  attempts: { failedAttempts: number };
+  onAttemptFailed: () => Promise<void>;
+  clock: Clock;
   sleep: (ms: number) => Promise<void>;
   signal: AbortSignal;
+  log: Logger;
   onBytes: (bytesOnDisk: number) => void;
 }
 
@@ -42,73 +63,156 @@ function failed(message: string, cause?: unknown): OtaError {
   return new OtaError('DOWNLOAD_FAILED', redactUrlSecrets(message).slice(0, 120), { cause });
 }
 
+const cancelled = () => new OtaError('CANCELLED', 'download cancelled');
+
+/** Refuse a download the work directory cannot hold (step -2), before fetching a byte. */
+export async function ensureFreeSpace(dir: string, needBytes: number): Promise<void> {
+  const s = await statfs(dir);
+  const free = s.bavail * s.bsize;
+  if (needBytes > free) throw new OtaError('DOWNLOAD_FAILED', `not enough space: need ${needBytes}, free ${free}`, { expected: `${needBytes} free bytes in ${dir}`, found: String(free) });
+}
+
 export async function downloadFile(d: DownloadInput): Promise<DownloadResult> {
+  const file = basename(d.partPath);
   let digester = d.newDigester();
   let onDisk = await rehashPartial(d, digester);
+  // The most the part file ever held: getting past it is progress, whatever the server did.
+  let highWater = onDisk;
   let fetchedBytes = 0;
-  let lastError = 'no attempt made';
-  for (let attempt = 0; attempt <= d.retries; attempt++) {
-    if (d.signal.aborted) throw new OtaError('CANCELLED', 'download cancelled');
-    if (attempt > 0) await d.sleep(backoffDelayMs(attempt - 1, d.backoffBaseMs, d.backoffMaxMs));
+  for (;;) {
+    if (d.signal.aborted) throw cancelled();
     if (onDisk === d.size) return { digester, fetchedBytes };
+    if (d.clock.now() >= d.limits.deadlineAtMs) throw failed(`not downloaded within ${d.limits.deadlineSec} s (downloadDeadlineSec); ${onDisk} of ${d.size} bytes`);
+    let problem = 'no attempt made';
+    let progressed = false;
+    let restarted = false;
     let res;
     try {
-      res = await d.fetcher(d.url, { rangeStart: onDisk, timeoutMs: d.timeoutMs });
+      res = await d.fetcher(d.url, { rangeStart: onDisk, timeoutMs: d.limits.timeoutMs, signal: d.signal });
     } catch (err) {
       if (err instanceof OtaError) throw failed(err.message, err);
-      lastError = `network error: ${errorMessage(err)}`;
-      continue;
+      if (d.signal.aborted) throw cancelled();
+      res = undefined;
+      problem = `network error: ${errorMessage(err)}`;
     }
-    if (res.status === 200 && onDisk > 0) {
-      // The server ignored the Range: start over from byte 0.
-      await truncate(d.partPath, 0);
-      onDisk = 0;
-      digester = d.newDigester();
-    } else if (res.status === 206) {
-      const m = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
-      if (!m || Number(m[1]) !== onDisk) {
-        res.body.destroy();
-        throw failed(`server answered a different range (${String(res.headers['content-range'])}) than asked (from ${onDisk})`);
-      }
-    } else if (res.status !== 200) {
-      res.body.destroy();
-      lastError = `HTTP ${res.status}`;
-      if (RETRYABLE_STATUS.has(res.status)) continue;
-      throw failed(`download refused: HTTP ${res.status}`);
-    }
-    const before = onDisk;
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        if (onDisk + chunk.length > d.size) {
-          cb(failed(`server sent more than the ${d.size} bytes the notice declared`));
-          return;
+    if (res) {
+      if (res.status === 200 && onDisk > 0) {
+        // The server ignored the Range: start over from byte 0 (what we had counts as the high water).
+        d.log.warn({ file, offset: onDisk }, 'server ignored the Range request; downloading from byte 0');
+        await truncate(d.partPath, 0);
+        restarted = true;
+        onDisk = 0;
+        digester = d.newDigester();
+      } else if (res.status === 206) {
+        const m = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
+        if (!m || Number(m[1]) !== onDisk) {
+          res.body.destroy();
+          throw failed(`server answered a different range (${String(res.headers['content-range'])}) than asked (from ${onDisk})`);
         }
-        onDisk += chunk.length;
-        digester.update(chunk);
-        d.onBytes(onDisk);
-        cb(null, chunk);
-      },
-    });
-    try {
-      await pipeline(res.body, tap, createWriteStream(d.partPath, { flags: 'a', highWaterMark: 1024 * 1024 }), { signal: d.signal });
-    } catch (err) {
-      if (d.signal.aborted) throw new OtaError('CANCELLED', 'download cancelled');
-      if (err instanceof OtaError) throw err;
-      lastError = `connection lost after ${onDisk} bytes: ${errorMessage(err)}`;
+      } else if (res.status !== 200) {
+        res.body.destroy();
+        if (!RETRYABLE_STATUS.has(res.status)) throw failed(`download refused: HTTP ${res.status}`);
+      }
+      if (res.status === 200 || res.status === 206) {
+        const before = onDisk;
+        const got = await receive(d, res.body, onDisk, digester);
+        onDisk = got.onDisk;
+        fetchedBytes += onDisk - before;
+        if (d.signal.aborted) throw cancelled();
+        if (got.stop === 'deadline') throw failed(`not downloaded within ${d.limits.deadlineSec} s (downloadDeadlineSec); ${onDisk} of ${d.size} bytes`);
+        if (onDisk === d.size) return { digester, fetchedBytes };
+        problem = got.stop === 'slow'
+          ? `slower than ${d.limits.minBytesPerSec} B/s over ${d.limits.rateWindowMs / 1000} s (downloadMinBytesPerSec) at ${onDisk} bytes`
+          : `connection lost after ${onDisk} bytes: ${got.cut ?? 'response ended early'}`;
+        // Progress is a resumed attempt that got further than ever. A slow one is not (a dripping
+        // server must use up the retries), nor a restart from 0 (a server that ignores Range).
+        progressed = got.stop !== 'slow' && !restarted && onDisk > highWater;
+        highWater = Math.max(highWater, onDisk);
+        d.log.warn({ file, offset: onDisk, size: d.size, reason: problem }, 'download interrupted');
+      } else {
+        problem = `HTTP ${res.status}`;
+      }
     }
-    fetchedBytes += onDisk - before;
-    // What reached the disk is the truth after a cut (the tap may be ahead of the file).
-    onDisk = (await stat(d.partPath)).size;
-    if (onDisk === d.size) return { digester, fetchedBytes };
-    if (onDisk < d.size) {
-      digester = d.newDigester();
-      onDisk = await rehashPartial(d, digester);
-      if (attempt === d.retries) break;
-      // A cut that made progress does not use up a retry.
-      if (onDisk > before) attempt--;
+    if (!progressed) {
+      d.attempts.failedAttempts++;
+      await d.onAttemptFailed();
+      if (d.attempts.failedAttempts > d.limits.retries) throw failed(`download failed after ${d.limits.retries} retries: ${problem}`);
+    }
+    const waitMs = Math.min(backoffDelayMs(Math.max(0, d.attempts.failedAttempts - 1), d.limits.backoffBaseMs, d.limits.backoffMaxMs), Math.max(0, d.limits.deadlineAtMs - d.clock.now()));
+    d.log.warn({ file, offset: onDisk, failedAttempts: d.attempts.failedAttempts, retries: d.limits.retries, waitMs }, 'download retrying');
+    await d.sleep(waitMs);
+  }
+}
+
+interface Received {
+  onDisk: number;
+  /** Why the body ended early, when the connection broke. */
+  cut?: string;
+  /** An end we forced: too slow, or past the deadline. */
+  stop?: 'slow' | 'deadline';
+}
+
+/** Append the body to the part file; resolves with exactly what is on disk (fsynced) when the body ends or breaks. */
+async function receive(d: DownloadInput, body: Readable, start: number, digester: Digester): Promise<Received> {
+  const out: Received = { onDisk: start };
+  let fh: FileHandle;
+  try {
+    fh = await open(d.partPath, 'a', 0o600);
+  } catch (err) {
+    body.destroy();
+    throw failed(`cannot write the download: ${errorMessage(err)}`, err);
+  }
+  const stopWith = (why: 'slow' | 'deadline', text: string) => { out.stop ??= why; body.destroy(new Error(text)); };
+  let windowBytes = 0;
+  const windowBytesMin = (d.limits.minBytesPerSec * d.limits.rateWindowMs) / 1000;
+  const rateCheck = () => {
+    if (windowBytes < windowBytesMin) return stopWith('slow', 'too slow');
+    windowBytes = 0;
+    rateTimer = d.clock.setTimer(d.limits.rateWindowMs, rateCheck);
+  };
+  let rateTimer = windowBytesMin > 0 ? d.clock.setTimer(d.limits.rateWindowMs, rateCheck) : undefined;
+  const deadlineTimer = d.clock.setTimer(d.limits.deadlineAtMs - d.clock.now(), () => stopWith('deadline', 'deadline'));
+  const onAbort = () => body.destroy(new Error('cancelled'));
+  d.signal.addEventListener('abort', onAbort, { once: true });
+  let fatal: OtaError | undefined;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      if (out.onDisk + chunk.length > d.size) throw failed(`server sent more than the ${d.size} bytes the notice declared`);
+      await writeAll(fh, chunk);
+      // Only what is written feeds the digest, so the digest always matches the part file.
+      digester.update(chunk);
+      out.onDisk += chunk.length;
+      windowBytes += chunk.length;
+      d.onBytes(out.onDisk);
+    }
+  } catch (err) {
+    if (err instanceof OtaError) fatal = err;
+    else out.cut = errorMessage(err);
+  } finally {
+    rateTimer?.cancel();
+    deadlineTimer.cancel();
+    d.signal.removeEventListener('abort', onAbort);
+    body.destroy();
+    try {
+      await fh.sync();
+    } catch (err) {
+      fatal ??= failed(`cannot write the download: ${errorMessage(err)}`, err);
+    } finally {
+      await fh.close().catch(() => undefined);
     }
   }
-  throw failed(`download failed after ${d.retries} retries: ${lastError}`);
+  if (fatal) throw fatal;
+  return out;
+}
+
+async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
+  let done = 0;
+  try {
+    while (done < chunk.length) done += (await fh.write(chunk, done, chunk.length - done)).bytesWritten;
+  } catch (err) {
+    // Disk full, quota, I/O error: step -2, and the part file holds what was written before.
+    throw failed(`cannot write the download: ${errorMessage(err)}`, err);
+  }
 }
 
 /** Feed the part file already on disk into a fresh digester; a part larger than the size is discarded. */

@@ -11,10 +11,11 @@ export interface FetchResponse {
   body: Readable;
 }
 
-export type Fetcher = (url: string, opts: { rangeStart?: number; timeoutMs: number }) => Promise<FetchResponse>;
+/** `signal` ends the request (waiting for the answer or reading the body) when it aborts. */
+export type Fetcher = (url: string, opts: { rangeStart?: number; timeoutMs: number; signal?: AbortSignal }) => Promise<FetchResponse>;
 
 export function createHttpFetcher(o: { ca?: Buffer; allowInsecureHttp: boolean }): Fetcher {
-  return (url, { rangeStart, timeoutMs }) => new Promise((resolve, reject) => {
+  return (url, { rangeStart, timeoutMs, signal }) => new Promise((resolve, reject) => {
     const https = url.startsWith('https://');
     if (!https && !(o.allowInsecureHttp && url.startsWith('http://'))) {
       reject(new OtaError('UNSAFE_URL', 'download URL is not HTTPS', { expected: 'an https:// URL (or allowInsecureHttp)' }));
@@ -34,6 +35,13 @@ export function createHttpFetcher(o: { ca?: Buffer; allowInsecureHttp: boolean }
     });
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no response within ${timeoutMs} ms`)));
     req.on('error', reject);
+    if (signal) {
+      // A shutdown must not wait for a server that never answers.
+      const onAbort = () => req.destroy(new Error('request cancelled'));
+      if (signal.aborted) onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      req.once('close', () => signal.removeEventListener('abort', onAbort));
+    }
     req.end();
   });
 }

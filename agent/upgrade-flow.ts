@@ -8,11 +8,11 @@ import { sleepOn, type Clock } from '../shared/clock.js';
 import { OtaError, errorMessage, isOtaError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { AgentConfig } from './agent-config.js';
-import { downloadFile } from './download.js';
+import { downloadFile, ensureFreeSpace } from './download.js';
 import type { Fetcher } from './fetcher.js';
 import { runInstallHook, simulateInstall, type InstallFacts } from './install-hook.js';
 import type { ProgressReporter } from './progress-reporter.js';
-import { moveUpgrade, type AgentStore, type UpgradeRecord, type UpgradeState } from './upgrade-state.js';
+import { isFinal, moveUpgrade, type AgentStore, type UpgradeRecord, type UpgradeState } from './upgrade-state.js';
 import { FirmwareDigester, signatureFor } from './verify.js';
 
 /** Shares of the 0–100 progress: the download dominates, install gets what the hook reports. */
@@ -36,13 +36,29 @@ export interface FlowContext {
   currentVersion: (module: string) => Promise<string>;
   /** Digesters of the download, kept for the verify step when both run in this process. */
   digesters?: FirmwareDigester[];
+  /** Set by the verify step: a flow resumed at `installing` has not checked the files yet. */
+  verified?: boolean;
 }
+
+/** The abort reason that means "a newer notice replaced this upgrade" (any other abort is a stop). */
+export const REPLACED = 'replaced by a newer notice';
+
+/** How a flow ended. `stopped`: aborted for shutdown, the record stays where it was for the next start. */
+export type FlowOutcome =
+  | { kind: 'done' }
+  | { kind: 'failed'; step: number; reason: string }
+  | { kind: 'cancelled' }
+  | { kind: 'stopped' };
 
 type Step = (c: FlowContext) => Promise<void>;
 
 async function enter(c: FlowContext, to: UpgradeState): Promise<void> {
   moveUpgrade(c.rec, to);
-  await c.store.save();
+  try {
+    await c.store.save();
+  } catch (err) {
+    throw new OtaError('STATE_SAVE_FAILED', `cannot save the upgrade state: ${errorMessage(err)}`, { cause: err });
+  }
   c.log.info({ module: c.rec.module, version: c.rec.version, state: to }, `upgrade ${to}`);
 }
 
@@ -51,6 +67,18 @@ export const download: Step = async (c) => {
   const resumed = await stat(c.rec.files[0]?.partPath ?? '').then((s) => s.size > 0, () => false);
   if (!resumed) c.progress.report(0, 'downloading', true);
   const total = c.rec.files.reduce((n, f) => n + f.size, 0);
+  const onDisk = await Promise.all(c.rec.files.map((f) => stat(f.partPath).then((s) => Math.min(s.size, f.size), () => 0)));
+  await ensureFreeSpace(c.store.dir, total - onDisk.reduce((a, b) => a + b, 0));
+  // When the download began and how many attempts failed survive a restart: a server that never
+  // delivers cannot keep an agent that restarts busy forever.
+  const attempts = (c.rec.download ??= { startedAtMs: c.clock.now(), failedAttempts: 0 });
+  const persist = () => c.store.save().catch((err: unknown) => c.log.warn({ err: errorMessage(err) }, 'cannot save the download attempt count'));
+  await persist();
+  const limits = {
+    retries: c.config.downloadRetries, backoffBaseMs: c.config.backoffBaseMs, backoffMaxMs: c.config.backoffMaxMs, timeoutMs: c.config.downloadTimeoutMs,
+    deadlineAtMs: attempts.startedAtMs + c.config.downloadDeadlineSec * 1000, deadlineSec: c.config.downloadDeadlineSec,
+    minBytesPerSec: c.config.downloadMinBytesPerSec, rateWindowMs: c.config.downloadMinRateWindowSec * 1000,
+  };
   let before = 0;
   c.digesters = [];
   for (const f of c.rec.files) {
@@ -58,8 +86,7 @@ export const download: Step = async (c) => {
     const result = await downloadFile({
       url: f.url, size: f.size, partPath: f.partPath, fetcher: c.fetcher,
       newDigester: () => new FirmwareDigester(c.rec.signMethod, c.publicKey !== undefined),
-      retries: c.config.downloadRetries, backoffBaseMs: c.config.backoffBaseMs, backoffMaxMs: c.config.backoffMaxMs,
-      timeoutMs: c.config.downloadTimeoutMs, signal: c.signal, sleep: (ms) => sleepOn(c.clock, ms, c.signal),
+      limits, attempts, onAttemptFailed: persist, clock: c.clock, log: c.log, signal: c.signal, sleep: (ms) => sleepOn(c.clock, ms, c.signal),
       onBytes: (n) => c.progress.report(((done + n) / total) * DOWNLOAD_SHARE, 'downloading'),
     });
     c.digesters.push(result.digester as FirmwareDigester);
@@ -70,6 +97,13 @@ export const download: Step = async (c) => {
 };
 
 export const verify: Step = async (c) => {
+  await checkFiles(c);
+  c.progress.report(VERIFIED_AT, 'verified');
+  await enter(c, 'installing');
+};
+
+/** Digest (and signature) of every file; a file that fails is deleted so it can never be installed. */
+async function checkFiles(c: FlowContext): Promise<void> {
   try {
     for (const [i, f] of c.rec.files.entries()) {
       // After a restart the digest is rebuilt from the file on disk.
@@ -81,11 +115,13 @@ export const verify: Step = async (c) => {
     await Promise.all(c.rec.files.map((f) => rm(f.partPath, { force: true })));
     throw err;
   }
-  c.progress.report(VERIFIED_AT, 'verified');
-  await enter(c, 'installing');
-};
+  c.verified = true;
+}
 
 export const install: Step = async (c) => {
+  // Resumed at this step after a restart: the files on disk may have changed since they were
+  // checked, and the hook must only ever see verified bytes.
+  if (!c.verified) await checkFiles(c);
   const facts: InstallFacts = {
     version: c.rec.version, module: c.rec.module, size: c.rec.size, sign: c.rec.sign, signMethod: c.rec.signMethod,
     extData: c.rec.extData, files: c.rec.files.map((f) => f.partPath), workDir: c.store.dir,
@@ -112,21 +148,51 @@ const STEPS: Readonly<Record<'downloading' | 'verifying' | 'installing' | 'repor
   downloading: download, verifying: verify, installing: install, reporting: confirm,
 };
 
+/** The step code of the state an error happened in, for errors that belong to no one step. */
+const STEP_OF_STATE: Readonly<Partial<Record<UpgradeState, number>>> = { downloading: -2, verifying: -3, installing: -4, reporting: -4 };
+
 /** The platform's failure step for an error: -2 download, -3 verify, -4 install/confirm, -1 otherwise. */
-export function failureStep(err: unknown): number {
+export function failureStep(err: unknown, during?: UpgradeState): number {
   if (isOtaError(err, 'DOWNLOAD_FAILED')) return -2;
   if (isOtaError(err, 'VERIFY_FAILED')) return -3;
   if (isOtaError(err, 'INSTALL_FAILED') || isOtaError(err, 'VERSION_MISMATCH') || isOtaError(err, 'VERSION_UNREADABLE')) return -4;
+  if (isOtaError(err, 'STATE_SAVE_FAILED') && during) return STEP_OF_STATE[during] ?? -1;
   return -1;
 }
 
-/** Run from the record's current state to done. Throws CANCELLED when stopped (the record stays as it was). */
-export async function runFlow(c: FlowContext): Promise<void> {
-  for (;;) {
-    const s = c.rec.state;
-    if (s === 'done' || s === 'failed') return;
-    if (c.signal.aborted) throw new OtaError('CANCELLED', 'upgrade stopped');
-    await STEPS[s](c);
+/** Run from the record's current state to its end. Never rejects: failure and cancel are moves in the
+ *  table, persisted like the others (a save that fails then is logged, the outcome still returned). */
+export async function runFlow(c: FlowContext): Promise<FlowOutcome> {
+  let during = c.rec.state;
+  try {
+    for (;;) {
+      during = c.rec.state;
+      if (c.rec.state === 'done') return { kind: 'done' };
+      if (c.rec.state === 'cancelled') return { kind: 'cancelled' };
+      if (isFinal(c.rec.state)) return { kind: 'failed', step: -1, reason: c.rec.failure ?? `upgrade is ${c.rec.state}` };
+      if (c.signal.aborted) throw new OtaError('CANCELLED', 'upgrade stopped');
+      await STEPS[c.rec.state as keyof typeof STEPS](c);
+    }
+  } catch (err) {
+    if (c.signal.aborted) {
+      if (c.signal.reason !== REPLACED) return { kind: 'stopped' };
+      await end(c, 'cancelled', REPLACED);
+      return { kind: 'cancelled' };
+    }
+    const reason = errorMessage(err);
+    await end(c, 'failed', reason);
+    return { kind: 'failed', step: failureStep(err, during), reason };
+  }
+}
+
+async function end(c: FlowContext, to: 'failed' | 'cancelled', reason: string): Promise<void> {
+  try {
+    if (!isFinal(c.rec.state)) moveUpgrade(c.rec, to);
+    c.rec.failure = reason;
+    await c.store.save();
+  } catch (err) {
+    // Disk full or read-only by now: the outcome is still reported; the next start sees the last saved state.
+    c.log.warn({ module: c.rec.module, version: c.rec.version, err: errorMessage(err) }, `cannot save the ${to} upgrade state`);
   }
 }
 

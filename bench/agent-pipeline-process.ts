@@ -1,6 +1,8 @@
 // The agent's own download → digest → write path for one file, in its own process so its peak RSS
 // is its own. argv: url size partPath. Prints one JSON line.
 import { rm } from 'node:fs/promises';
+import { systemClock } from '../shared/clock.js';
+import { silentLogger } from '../shared/logger.js';
 import { downloadFile } from '../agent/download.js';
 import { createHttpFetcher } from '../agent/fetcher.js';
 import { FirmwareDigester } from '../agent/verify.js';
@@ -11,8 +13,10 @@ const started = process.hrtime.bigint();
 let digester: FirmwareDigester | undefined;
 await downloadFile({
   url, size: Number(sizeText), partPath, fetcher: createHttpFetcher({ allowInsecureHttp: true }),
-  newDigester: () => (digester = new FirmwareDigester('SHA256', false)), retries: 0, backoffBaseMs: 100, backoffMaxMs: 100,
-  timeoutMs: 30_000, signal: new AbortController().signal, sleep: () => Promise.resolve(), onBytes: () => undefined,
+  newDigester: () => (digester = new FirmwareDigester('SHA256', false)),
+  limits: { retries: 0, backoffBaseMs: 100, backoffMaxMs: 100, timeoutMs: 30_000, deadlineAtMs: Date.now() + 3_600_000, deadlineSec: 3600, minBytesPerSec: 0, rateWindowMs: 60_000 },
+  attempts: { failedAttempts: 0 }, onAttemptFailed: () => Promise.resolve(), clock: systemClock, log: silentLogger(),
+  signal: new AbortController().signal, sleep: () => Promise.resolve(), onBytes: () => undefined,
 });
 const sec = Number(process.hrtime.bigint() - started) / 1e9;
 let digest = '';

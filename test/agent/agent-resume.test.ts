@@ -1,6 +1,7 @@
 // Resume: a dropped connection, the agent process SIGKILLed, and the lab (broker included) restarted.
 import { afterAll, afterEach, describe, expect, it, onTestFailed } from 'vitest';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLab, type Lab } from '../../lab/start-lab.js';
@@ -30,20 +31,37 @@ function progressAtLeast(lab: Lab, deviceName: string, pct: number): Promise<voi
   });
 }
 
+/** What a reader of the installed firmware finds (the simulated install copies it into the work dir). */
+function installed(workDir: string): Promise<Buffer> {
+  return readFile(join(workDir, 'installed', 'default', 'file-0.bin'));
+}
+
+/** Resolves when the agent has finished its upgrade (state saved, file installed). */
+function agentDone(agent: Agent): Promise<unknown> {
+  return new Promise((resolve) => agent.events.once('done', resolve));
+}
+
 describe('agent resume', () => {
   it('continues with Range after the connection drops at half the file (fetches at most 1.1 × size)', async () => {
     const lab = await startLab({ deviceCount: 1, throttle: 'off' });
     cleanup.push(() => lab.close());
-    const agent: Agent = await testAgent(lab, 'bench-01');
+    const workDir = await tmp();
+    const agent: Agent = await testAgent(lab, 'bench-01', { workDir });
     cleanup.push(() => agent.close());
     await deviceStatus(lab, 'bench-01');
     const size = 4 * 1024 * 1024;
-    const { firmwareId } = await addFirmware(lab, { content: Buffer.alloc(size, 9) });
+    // Random bytes: a resume from the wrong offset cannot pass the digest by luck (a uniform fill would).
+    const content = randomBytes(size);
+    const { firmwareId } = await addFirmware(lab, { content });
     lab.setFault(firmwareId, { closeAfterBytes: size / 2, closeTimes: 1 });
+    const done = agentDone(agent);
     await createVerifyJob(lab, firmwareId, ['bench-01']);
     await taskReaches(lab, 'bench-01', 'SUCCEEDED');
+    await done;
+    // The cut happened (more than one response), and the resume fetched little more than the rest.
     expect(lab.files.bytesServed).toBeGreaterThan(size);
     expect(lab.files.bytesServed).toBeLessThanOrEqual(1.1 * size);
+    expect((await installed(workDir)).equals(content)).toBe(true);
   });
 
   it('resumes after the agent process is SIGKILLed mid-download and restarted', async () => {
@@ -57,19 +75,27 @@ describe('agent resume', () => {
     cleanup.push(() => first.stop('SIGKILL'));
     await deviceStatus(lab, 'bench-01');
     const size = 8 * 1024 * 1024;
-    const { firmwareId } = await addFirmware(lab, { content: Buffer.alloc(size, 5) });
+    const content = randomBytes(size);
+    const { firmwareId } = await addFirmware(lab, { content });
     lab.setFault(firmwareId, { bytesPerSec: 4 * 1024 * 1024 });
     await createVerifyJob(lab, firmwareId, ['bench-01']);
     await progressAtLeast(lab, 'bench-01', 20);
     await first.stop('SIGKILL');
-    expect((await readdir(join(workDir, 'downloads'))).length).toBe(1);
+    // The outage happened: killed by the signal, mid-download, with part of the file on disk.
+    expect(first.child.signalCode).toBe('SIGKILL');
+    const parts = await readdir(join(workDir, 'downloads'));
+    expect(parts).toHaveLength(1);
+    const partAtKill = (await stat(join(workDir, 'downloads', parts[0] as string))).size;
+    expect(partAtKill).toBeGreaterThan(0);
+    expect(partAtKill).toBeLessThan(size);
     const second = spawnCli(BIN.agent, args);
     cleanup.push(() => second.stop('SIGTERM'));
     await taskReaches(lab, 'bench-01', 'SUCCEEDED');
-    // The restarted agent fetched only what was missing.
+    await second.waitFor(/"msg":"upgrade done"/);
+    // The restarted agent fetched exactly what was missing from the part file, and installed the firmware.
     const fetched = [...second.stderr().matchAll(/"fetchedBytes":(\d+)/g)].map((m) => Number(m[1]));
-    expect(fetched).toHaveLength(1);
-    expect(fetched[0]).toBeLessThan(size);
+    expect(fetched).toEqual([size - partAtKill]);
+    expect((await installed(workDir)).equals(content)).toBe(true);
     expect(second.stderr()).toContain('resuming upgrade');
     expect(await second.stop('SIGTERM')).toBe(0);
     expectNoSecretsIn([first.stderr(), second.stderr()]);
@@ -82,11 +108,13 @@ describe('agent resume', () => {
     const first = await startLab({ deviceCount: 1, throttle: 'off', stateDir });
     const port = (u: string) => Number(new URL(u.replace(/^mqtts?/, 'http')).port);
     const ports = { apiPort: port(first.connection.apiEndpoint), mqttPort: port(first.connection.mqttUrl), filePort: port(first.connection.fileServer) };
-    const agent = await testAgent(first, 'bench-01', { downloadRetries: 30 });
+    const workDir = join(dir, 'work');
+    const agent = await testAgent(first, 'bench-01', { downloadRetries: 30, workDir });
     cleanup.push(() => agent.close());
     await deviceStatus(first, 'bench-01');
     const size = 8 * 1024 * 1024;
-    const { firmwareId } = await addFirmware(first, { content: Buffer.alloc(size, 6) });
+    const content = randomBytes(size);
+    const { firmwareId } = await addFirmware(first, { content });
     first.setFault(firmwareId, { bytesPerSec: 4 * 1024 * 1024 });
     await createVerifyJob(first, firmwareId, ['bench-01']);
     await progressAtLeast(first, 'bench-01', 15);
@@ -96,7 +124,13 @@ describe('agent resume', () => {
       console.error(`agent log:\n${AGENT_LOG.slice(-30).join('')}\nlab tasks: ${JSON.stringify(second.store.state.tasks)}\ndevices: ${JSON.stringify(second.store.state.devices)}`);
     });
     cleanup.push(() => second.close());
+    const done = agentDone(agent);
     const task = await taskReaches(second, 'bench-01', 'SUCCEEDED');
     expect(task.progress).toBe(100);
+    await done;
+    // The outage cut the download (the first lab served less than the file), the second lab served the rest.
+    expect(first.files.bytesServed).toBeLessThan(size);
+    expect(second.files.bytesServed).toBeGreaterThan(0);
+    expect((await installed(workDir)).equals(content)).toBe(true);
   });
 });
