@@ -17,7 +17,7 @@ export async function planAfterContendedCreate(api: PlatformApi, clock: Clock, r
   const instance = req.iotInstanceId ? { iotInstanceId: req.iotInstanceId } : {};
   const firmware = await queryFirmware(api, req.firmwareId, req.iotInstanceId, { urgent: true });
   const job = await coveringJob(api, clock, { firmwareId: req.firmwareId, devices: req.devices, finished: true, ...instance });
-  if (job) return { kind: 'attach', firmware, jobId: job.jobId, warnings: [`another run created verify job ${job.jobId} for this firmware on these benches; watching that job`] };
+  if (job) return { kind: 'attach', firmware, jobId: job.jobId, warnings: [`another run created verify job ${job.jobId} for this firmware on these benches at the same time; watching that job`] };
   if (firmware.Status === FIRMWARE_STATUS.verified) return { kind: 'done', firmware, verdict: 'already-verified', warnings: [] };
   if (err.details.platformCode === 'iot.ota.TooManyOtaTask') {
     const unfinished = new UnfinishedTasks(api, req.iotInstanceId);

@@ -18,16 +18,23 @@ export type Plan =
 export interface PreflightOptions {
   /** Drop benches already on the destination version instead of refusing. */
   skipCurrent: boolean;
+  /** Told the firmware as soon as it is read, so a refusal can still report its Status. */
+  onFirmware?: (f: FirmwareInfo) => void;
 }
 
 /** What the firmware's Status alone decides: done, attach to the job verifying it, or undecided. */
 export async function planByFirmware(api: PlatformApi, clock: Clock, req: VerifyRequest, firmware: FirmwareInfo): Promise<Plan | undefined> {
-  if (firmware.Status === FIRMWARE_STATUS.verified) return { kind: 'done', firmware, verdict: 'already-verified', warnings: [] };
   if (firmware.Status === FIRMWARE_STATUS.noVerificationNeeded) return { kind: 'done', firmware, verdict: 'no-verification-needed', warnings: [] };
-  if (firmware.Status !== FIRMWARE_STATUS.verifying) return undefined;
-  const job = await coveringJob(api, clock, { firmwareId: req.firmwareId, devices: req.devices, finished: false, ...(req.iotInstanceId ? { iotInstanceId: req.iotInstanceId } : {}) });
-  if (!job) return undefined;
-  return { kind: 'attach', firmware, jobId: job.jobId, warnings: [`firmware is already being verified by job ${job.jobId} on these benches; watching that job instead of creating another`] };
+  const verified = firmware.Status === FIRMWARE_STATUS.verified;
+  if (!verified && firmware.Status !== FIRMWARE_STATUS.verifying) return undefined;
+  // Verified by a job on these benches (another run may have just finished it): that job's verdict,
+  // so two runs started together report the same thing whichever finished first.
+  const job = await coveringJob(api, clock, { firmwareId: req.firmwareId, devices: req.devices, finished: verified, ...(req.iotInstanceId ? { iotInstanceId: req.iotInstanceId } : {}) });
+  if (!job) return verified ? { kind: 'done', firmware, verdict: 'already-verified', warnings: [] } : undefined;
+  return {
+    kind: 'attach', firmware, jobId: job.jobId,
+    warnings: [verified ? `firmware is already verified by job ${job.jobId} on these benches; reporting that job` : `firmware is already being verified by job ${job.jobId} on these benches; watching that job instead of creating another`],
+  };
 }
 
 export async function planVerify(api: PlatformApi, clock: Clock, req: VerifyRequest, o: PreflightOptions): Promise<Plan> {
@@ -35,6 +42,7 @@ export async function planVerify(api: PlatformApi, clock: Clock, req: VerifyRequ
   // Read at once; when the firmware alone settles the plan the benches' answer (or failure) is unused.
   devicesRead.catch(() => undefined);
   let firmware = await queryFirmware(api, req.firmwareId, req.iotInstanceId);
+  o.onFirmware?.(firmware);
   if (firmware.ProductKey !== req.productKey) throw refused(`firmware ${req.firmwareId} belongs to product ${firmware.ProductKey}, not ${req.productKey}`, `a firmware of product ${req.productKey}`);
   const byFirmware = await planByFirmware(api, clock, req, firmware);
   if (byFirmware) return byFirmware;
@@ -49,6 +57,7 @@ export async function planVerify(api: PlatformApi, clock: Clock, req: VerifyRequ
   if (current.length > 0) {
     // Another run may have just verified this firmware on these benches: look again before refusing.
     firmware = await queryFirmware(api, req.firmwareId, req.iotInstanceId, { urgent: true });
+    o.onFirmware?.(firmware);
     const now = await planByFirmware(api, clock, req, firmware);
     if (now) return now;
     if (current.length === req.devices.length) {

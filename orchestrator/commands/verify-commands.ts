@@ -42,7 +42,7 @@ export async function runVerify(a: VerifyArgs): Promise<number> {
 }
 
 async function verifyChecked(s: Session, a: VerifyArgs, asked: VerifyRequest, facts: RunFacts): Promise<number> {
-  let plan: Plan = await planVerify(s.api, systemClock, asked, { skipCurrent: a.skipCurrent });
+  let plan: Plan = await planVerify(s.api, systemClock, asked, { skipCurrent: a.skipCurrent, onFirmware: (f) => { facts.firmwareStatus = f.Status; } });
   facts.firmwareStatus = plan.firmware.Status;
   let req = asked;
   let jobId: string | undefined;
