@@ -47,13 +47,13 @@ function word(s: string): string {
 
 /** The flags that chose the target, as given, so a printed command reaches the same instance. */
 export function targetFlags(a: TargetArgs, target?: Target): string {
-  if (a.lab) return [`--lab ${word(a.lab)}`, ...(a.endpoint ? [`--endpoint ${word(a.endpoint)}`] : [])].join(' ');
   const flags: string[] = [];
-  const region = a.region ?? target?.regionId;
+  const region = a.lab ? a.region : (a.region ?? target?.regionId);
+  if (a.lab) flags.push(`--lab ${word(a.lab)}`);
   if (region) flags.push(`--region ${word(region)}`);
   if (a.endpoint) flags.push(`--endpoint ${word(a.endpoint)}`);
   if (a.instanceId) flags.push(`--instance-id ${word(a.instanceId)}`);
-  if (a.profile) flags.push(`--profile ${word(a.profile)}`);
+  if (a.profile && !a.lab) flags.push(`--profile ${word(a.profile)}`);
   return flags.join(' ');
 }
 
