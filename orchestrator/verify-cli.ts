@@ -44,13 +44,36 @@ function boundArgs(a: { 'skip-current': boolean; 'start-timeout-minutes': number
   return { skipCurrent: a['skip-current'], startTimeoutMinutes: minutes('start-timeout-minutes', a['start-timeout-minutes'], 0) ?? 10, ...(maxWait !== undefined ? { maxWaitMinutes: maxWait } : {}) };
 }
 
+/** The value of `--name V` or `--name=V` in raw argv (yargs may not have got that far). */
+function rawFlag(argv: string[], name: string): string | undefined {
+  const i = argv.findIndex((x) => x === `--${name}` || x.startsWith(`--${name}=`));
+  if (i < 0) return undefined;
+  const arg = argv[i] as string;
+  return arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[i + 1];
+}
+
+/** A usage error found before verify or watch started still leaves the --json / --junit reports. */
+async function reportUsageError(argv: string[], err: unknown): Promise<void> {
+  if (argv[0] !== 'verify' && argv[0] !== 'watch') return;
+  const json = argv.includes('--json');
+  const junit = rawFlag(argv, 'junit');
+  if (!json && (junit === undefined || junit.startsWith('--'))) return;
+  const { reportError, wasReported } = await import('./commands/verdict-output.js');
+  if (wasReported(err)) return;
+  const devices = [rawFlag(argv, 'devices'), ...argv.flatMap((x, i) => (x === '--device' ? [argv[i + 1] ?? ''] : []))].filter((d): d is string => Boolean(d)).flatMap((d) => d.split(','));
+  await reportError({ json, ...(junit && !junit.startsWith('--') ? { junit } : {}) }, {
+    firmwareId: rawFlag(argv, 'firmware-id') ?? '', productKey: rawFlag(argv, 'product-key') ?? '', startedMs: Date.now(), warnings: [], devices, jobId: argv[0] === 'watch' ? (argv[1] ?? null) : null, firmwareStatus: null,
+  }, err, 2);
+}
+
 export async function runVerifyCli(argv: string[]): Promise<void> {
   await runCli('ota-verify', async () => {
     let code = 0;
     // The commands (the API client, pino, zod) load only when one runs: `--help` stays quick.
     const cmds = () => import('./commands/verify-commands.js');
     const jobCmds = () => import('./commands/job-commands.js');
-    await yargs(argv)
+    // yargs may throw a usage error synchronously or reject with it: both reach the catch below.
+    await Promise.resolve().then(() => yargs(argv)
       .scriptName('ota-verify')
       .usage('$0 <command>\n\nProve a firmware on test benches with a verification job (CreateOTAVerifyJob) and give CI a verdict.\nExit codes: 0 verified (or needs no verification), 1 verification failed, 2 bad usage or refused,\n3 platform, auth or network failure, 4 stopped watching before the end.')
       .command('verify', 'check, create the verify job, watch it to the verdict', (y) => common(y)
@@ -90,7 +113,11 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
       .fail((msg, err) => { throw err ?? new UsageError(`${msg} (see ota-verify --help)`); })
       .help()
       .version(false)
-      .parseAsync();
+      .parseAsync())
+      .catch(async (err: unknown) => {
+        if (err instanceof UsageError) await reportUsageError(argv, err);
+        throw err;
+      });
     return code;
   }, exitCodeOf);
 }

@@ -37,9 +37,16 @@ export async function writeReports(a: Pick<SessionArgs, 'json' | 'junit'>, r: Ve
   return r.exitCode;
 }
 
+const reported = new WeakSet<object>();
+
+/** Whether a command already wrote the reports for this error. */
+export function wasReported(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && reported.has(err);
+}
+
 /** A run that ends on an error still leaves its reports; the error then goes on to be printed. */
-export async function reportError(a: Pick<SessionArgs, 'json' | 'junit'>, f: RunFacts, err: unknown): Promise<void> {
-  const code = exitCodeOf(err);
+export async function reportError(a: Pick<SessionArgs, 'json' | 'junit'>, f: RunFacts, err: unknown, code = exitCodeOf(err)): Promise<void> {
+  if (typeof err === 'object' && err !== null) reported.add(err);
   if (!a.json && !a.junit) return;
   try {
     await writeReports(a, resultOf(f, code === 2 ? 'refused' : code === 4 ? 'stopped' : 'error', errorMessage(err), code));

@@ -27,7 +27,7 @@ describe('benches already on the destination version', () => {
     const r = await runVerify(labFile, firmwareId, 'bench-01,bench-02', ['--json', '--junit', junit]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/every bench already runs 2\.0\.0 \(bench-01, bench-02\)/);
-    expect(docOf(r.stdout)).toMatchObject({ verdict: 'refused', exitCode: 2, firmwareStatus: null, jobId: null });
+    expect(docOf(r.stdout)).toMatchObject({ verdict: 'refused', exitCode: 2, firmwareStatus: 0, jobId: null });
     expect(docOf(r.stdout).message).toMatch(/every bench already runs/);
     expect(lab.store.state.jobs).toHaveLength(0);
     const xml = parseXmlTags(await readFile(junit, 'utf8'));
@@ -148,6 +148,18 @@ describe('reports on every exit', () => {
     expect(xml.filter((e) => e.name === 'skipped')).toHaveLength(1);
     expect(xml.filter((e) => e.name === 'failure')).toHaveLength(0);
     expect(run.stderr()).toMatch(/ota-verify watch \S+ --lab /);
+  });
+
+  it('writes them on a usage error found before the command runs (a missing or bad flag): exit 2, verdict refused', async () => {
+    const junit = join(dir, 'usage.xml');
+    const r = await runCliToEnd(BIN.verify, ['verify', '--devices', 'bench-01,bench-02', '--json', '--junit', junit]);
+    expect(r.code).toBe(2);
+    expect(docOf(r.stdout)).toMatchObject({ verdict: 'refused', exitCode: 2, devices: [{ deviceName: 'bench-01' }, { deviceName: 'bench-02' }] });
+    expect(docOf(r.stdout).message).toMatch(/firmware-id/);
+    expect(parseXmlTags(await readFile(junit, 'utf8')).filter((e) => e.name === 'error')).toHaveLength(2);
+    const bad = await runCliToEnd(BIN.verify, ['verify', '--firmware-id', 'fw', '--devices', 'bench-01', '--start-timeout-minutes', '-1', '--json']);
+    expect(bad.code).toBe(2);
+    expect(docOf(bad.stdout).message).toMatch(/--start-timeout-minutes -1 is not valid/);
   });
 
   it('exits 2 on --endpoint that is not a URL, and firmwareStatus is the value read for already-verified', async () => {
