@@ -63,6 +63,7 @@ export const answers = {
 /** The answer of `action` checked against its schema; a malformed answer is a platform failure (exit 3). */
 export function parseAnswer<A extends keyof typeof answers>(action: A, r: ApiResponse): z.infer<(typeof answers)[A]> {
   const parsed = answers[action].safeParse(r);
+  // The parsed value is that schema's output; TypeScript cannot follow the generic index by itself.
   if (parsed.success) return parsed.data as z.infer<(typeof answers)[A]>;
   const issue = parsed.error.issues[0];
   const field = issue?.path.join('.') ?? '';

@@ -1,22 +1,14 @@
 // What ota-verify tells CI: the JSON document and the JUnit file, written on every exit.
 import { writeFileAtomic } from '../shared/atomic-file.js';
+import type { TaskView } from './task-view.js';
 import type { Snapshot } from './watch.js';
 
 export const RESULT_SCHEMA = 'ota-verify/result@2';
 
 export type Verdict = 'verified' | 'failed' | 'already-verified' | 'no-verification-needed' | 'stopped' | 'created' | 'refused' | 'error';
 
-export interface DeviceResult {
-  deviceName: string;
-  /** In our verdict: the platform's TaskStatus, or FAILED when our own bound failed the bench. */
-  status: string;
-  /** The platform's TaskStatus as last read (empty when no task was read). */
-  platformStatus: string;
-  progress: number;
-  desc: string;
-  srcVersion: string;
-  destVersion: string;
-}
+/** One bench in the reports: its task as shown (see TaskView for each field), without our bookkeeping. */
+export type DeviceResult = Omit<TaskView, 'taskId' | 'sinceMs'>;
 
 /** The JSON document's shape, documented in README.md. */
 export interface VerifyResult {

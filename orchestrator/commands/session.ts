@@ -78,8 +78,9 @@ function withReachHint(call: ReturnType<typeof createOpenApiCall>, a: SessionArg
 
 async function labHint(labFile: string): Promise<string> {
   try {
-    const pid: unknown = (JSON.parse(await readFile(labFile, 'utf8')) as { pid?: unknown }).pid;
-    return `is ota-lab running? ${labFile} says pid ${typeof pid === 'number' ? pid : 'unknown'}`;
+    const lab: unknown = JSON.parse(await readFile(labFile, 'utf8'));
+    const pid = typeof lab === 'object' && lab !== null && 'pid' in lab && typeof lab.pid === 'number' ? lab.pid : 'unknown';
+    return `is ota-lab running? ${labFile} says pid ${pid}`;
   } catch {
     return 'is ota-lab running?';
   }
