@@ -2,7 +2,7 @@
 // in-process agents. Each case checks what the platform side holds afterwards (jobs, tasks), the exit
 // code and the reports written.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addFirmware, createVerifyJob, popClient, taskReaches } from '../helpers/lab-fixtures.js';
@@ -65,13 +65,16 @@ it('refuses a delta package on a bench not on its SrcVersion, naming the version
 
 describe('a job already running for the firmware', () => {
   it('attaches only when it tests every bench asked; otherwise exit 2 naming the missing ones and the job', async () => {
-    const { lab, labFile } = await labWithBenches(dir, cleanup, 2, { agent: { simulateInstall: false, installCommand: 'sleep 2' } });
+    // The install waits for a gate file, so the first job is still running when the wider run looks.
+    const gate = join(dir, `gate-${Math.random().toString(36).slice(2)}`);
+    const { lab, labFile } = await labWithBenches(dir, cleanup, 2, { agent: { simulateInstall: false, installCommand: `while [ ! -e ${gate} ]; do sleep 0.1; done` } });
     const { firmwareId } = await addFirmware(lab);
     const jobId = await createVerifyJob(lab, firmwareId, ['bench-01']);
     const wider = await runVerify(labFile, firmwareId, 'bench-01,bench-02', ['--json']);
     expect(wider.code).toBe(2);
     expect(wider.stderr).toContain(`being verified by job ${jobId}, which does not test bench-02`);
     expect(docOf(wider.stdout)).toMatchObject({ verdict: 'refused', firmwareStatus: 2 });
+    await writeFile(gate, '');
     const same = await runVerify(labFile, firmwareId, 'bench-01', ['--json']);
     expect(same.code, same.stderr).toBe(0);
     expect(docOf(same.stdout)).toMatchObject({ verdict: 'verified', jobId });
