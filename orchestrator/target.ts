@@ -45,7 +45,8 @@ export async function resolveTarget(a: TargetArgs, env: NodeJS.ProcessEnv = proc
       endpoint: a.endpoint ?? lab.apiEndpoint, regionId: a.region ?? lab.regionId, productKey: lab.productKey,
       credentials: { accessKeyId: env.ALIBABA_CLOUD_ACCESS_KEY_ID ?? lab.accessKeyId, accessKeySecret: env.ALIBABA_CLOUD_ACCESS_KEY_SECRET ?? lab.accessKeySecret },
       secrets: [lab.accessKeySecret, ...(env.ALIBABA_CLOUD_ACCESS_KEY_SECRET ? [env.ALIBABA_CLOUD_ACCESS_KEY_SECRET] : [])],
-      ...(a.instanceId ? { iotInstanceId: a.instanceId } : {}),
+      // A lab run as an enterprise instance names it in lab.json; --instance-id overrides.
+      ...((a.instanceId ?? lab.iotInstanceId) ? { iotInstanceId: a.instanceId ?? lab.iotInstanceId } : {}),
     };
   }
   let creds = env.ALIBABA_CLOUD_ACCESS_KEY_ID && env.ALIBABA_CLOUD_ACCESS_KEY_SECRET

@@ -21,6 +21,8 @@ export const labConnectionSchema = z.object({
   /** The lab serves firmware over plain HTTP on loopback; agents may accept that only from here. */
   allowInsecureHttp: z.boolean(),
   pid: z.number().int().optional(),
+  /** Set when the lab runs as an enterprise instance (`--instance-id`): every API call must pass it. */
+  iotInstanceId: z.string().min(1).optional(),
 });
 export type LabConnection = z.infer<typeof labConnectionSchema>;
 
