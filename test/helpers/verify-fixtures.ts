@@ -14,9 +14,11 @@ export interface Bench { lab: Lab; labFile: string; agents: Agent[] }
 export async function labWithBenches(dir: string, cleanup: (() => Promise<unknown>)[], n: number, o: {
   lab?: Parameters<typeof startLab>[0]; clock?: ManualClock; agent?: Parameters<typeof testAgent>[2];
   running?: number; versionOf?: (name: string) => string;
+  /** ListOTAUnfinishedTaskByDevice's filter form, for a lab that has the option (see startLabWith). */
+  unfinishedFilter?: 'task-status' | 'task-status-list';
 } = {}): Promise<Bench> {
   const labFile = join(dir, `lab-${Math.random().toString(36).slice(2)}.json`);
-  const lab = await startLab({ deviceCount: n, throttle: 'off', connectionFile: labFile, ...o.lab }, o.clock ? { clock: o.clock } : {});
+  const lab = await startLabWith({ deviceCount: n, throttle: 'off', connectionFile: labFile, ...o.lab }, o.clock, o.unfinishedFilter);
   cleanup.push(() => lab.close());
   const agents: Agent[] = [];
   for (let i = 1; i <= (o.running ?? n); i++) {
@@ -27,6 +29,20 @@ export async function labWithBenches(dir: string, cleanup: (() => Promise<unknow
     await deviceStatus(lab, name);
   }
   return { lab, labFile, agents };
+}
+
+/** The lab with its unfinished-task filter set to `filter` when this lab has that option (a lab
+ *  without it takes both forms, and the recording proxy then refuses the one under test). */
+async function startLabWith(opts: Parameters<typeof startLab>[0], clock: ManualClock | undefined, filter: string | undefined): Promise<Lab> {
+  const deps = clock ? { clock } : {};
+  if (filter === undefined) return startLab(opts, deps);
+  const withFilter: Record<string, unknown> = { ...opts, unfinishedFilter: filter };
+  try {
+    return await startLab(withFilter, deps);
+  } catch (err) {
+    if (!/unfinishedFilter|unrecognized/i.test(String(err))) throw err;
+    return startLab(opts, deps);
+  }
 }
 
 export const runVerify = (labFile: string, firmwareId: string, devices: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) =>

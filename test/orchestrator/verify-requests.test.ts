@@ -57,7 +57,8 @@ describe('IotInstanceId', () => {
 
 describe('ListOTAUnfinishedTaskByDevice status filter', () => {
   async function busyBench(refuse: 'TaskStatusList' | 'TaskStatus') {
-    const b = await labWithBenches(dir, cleanup, 1, { agent: { simulateInstall: false, installCommand: 'sleep 30' } });
+    // The lab takes the other form (where it has the option); the proxy refuses this one in any case.
+    const b = await labWithBenches(dir, cleanup, 1, { agent: { simulateInstall: false, installCommand: 'sleep 30' }, unfinishedFilter: refuse === 'TaskStatus' ? 'task-status-list' : 'task-status' });
     const { proxy, labFile } = await proxied(b);
     proxy.refuse = (r) => (r.action === 'ListOTAUnfinishedTaskByDevice' && Object.keys(r.params).some((k) => (refuse === 'TaskStatus' ? k === 'TaskStatus' : k.startsWith('TaskStatusList'))) ? 'MissingParameter' : undefined);
     const held = await addFirmware(b.lab, { version: '3.0.0' });
