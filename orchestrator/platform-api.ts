@@ -25,10 +25,17 @@ export function isRetryable(err: unknown): boolean {
   return isOtaError(err, 'PLATFORM_ERROR') && RETRYABLE_PLATFORM_CODES.has(String(err.details.platformCode));
 }
 
+const NOT_THERE = new Set(['ECONNREFUSED', 'ENOTFOUND']);
+
+/** Pages read at most per list: 100 pages of 100 tasks is far beyond a verify job's 10 devices. */
+const MAX_PAGES = 100;
+
 export class PlatformApi {
   readonly #o: PlatformApiOptions;
   /** Calls sent, by action: the benchmark reports requests per job from these. */
   readonly sent = new Map<string, number>();
+  /** Whether any call has had an answer: until then a refused connection is not retried. */
+  #reached = false;
 
   constructor(o: PlatformApiOptions) {
     this.#o = o;
@@ -41,9 +48,15 @@ export class PlatformApi {
       await this.#o.limiter.acquire(action, { urgent: opts.urgent });
       this.sent.set(action, (this.sent.get(action) ?? 0) + 1);
       try {
-        return await this.#o.call(action, params);
+        const answer = await this.#o.call(action, params);
+        this.#reached = true;
+        return answer;
       } catch (err) {
-        if (opts.retry === false || !isRetryable(err) || attempt >= this.#o.maxAttempts) throw err;
+        if (isOtaError(err, 'PLATFORM_ERROR')) this.#reached = true;
+        // Nothing has ever answered at this address (wrong endpoint, lab not running): say so now
+        // rather than after a minute of backoff. Once it has answered, a refusal is an outage: retry.
+        const neverThere = !this.#reached && isOtaError(err, 'TRANSPORT_ERROR') && NOT_THERE.has(String(err.details.netCode));
+        if (opts.retry === false || neverThere || !isRetryable(err) || attempt >= this.#o.maxAttempts) throw err;
         const delayMs = backoffDelayMs(attempt - 1, this.#o.backoffBaseMs, this.#o.backoffMaxMs);
         this.#o.log.debug({ action, attempt, delayMs, err: errorMessage(err) }, 'retrying');
         await sleepOn(this.#o.clock, delayMs);
@@ -52,13 +65,16 @@ export class PlatformApi {
   }
 
   /** Every page of a list API, `rowsOf` picking the rows out of each answer. */
-  async all<T>(action: string, params: ApiParams, pageSize: number, rowsOf: (r: ApiResponse) => T[]): Promise<T[]> {
+  async all<T>(action: string, params: ApiParams, pageSize: number, rowsOf: (r: ApiResponse) => T[], opts: { urgent?: boolean } = {}): Promise<T[]> {
     const rows: T[] = [];
-    for (let page = 1; ; page++) {
-      const r = await this.request(action, { ...params, PageSize: pageSize, CurrentPage: page });
-      rows.push(...rowsOf(r));
+    // A platform that kept announcing more pages would otherwise keep us reading forever.
+    for (let page = 1; page <= MAX_PAGES; page++) {
+      const r = await this.request(action, { ...params, PageSize: pageSize, CurrentPage: page }, opts);
+      const got = rowsOf(r);
+      rows.push(...got);
       const pageCount = Number(r.PageCount ?? 1);
-      if (page >= pageCount || rowsOf(r).length === 0) return rows;
+      if (!(page < pageCount) || got.length === 0) return rows;
     }
+    return rows;
   }
 }

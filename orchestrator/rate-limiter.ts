@@ -66,9 +66,11 @@ export class RateLimiter {
     prune(this.#all, now);
     let wait = 0;
     if (this.#all.length >= this.#budgetPerSec) wait = Math.max(wait, (this.#all[this.#all.length - this.#budgetPerSec] as number) + WINDOW_MS - now);
-    // Even spacing rather than bursts of `budget` at once.
+    // Even spacing rather than bursts of `budget` at once, but only once half the budget is used: an
+    // idle process's first few calls (a preflight's reads, a verdict's confirming reads) go at once,
+    // which the per-second count allows, instead of each waiting a slot (~0.8 s over a run).
     const last = this.#all[this.#all.length - 1];
-    if (last !== undefined) wait = Math.max(wait, last + WINDOW_MS / this.#budgetPerSec - now);
+    if (last !== undefined && this.#all.length >= Math.ceil(this.#budgetPerSec / 2)) wait = Math.max(wait, last + WINDOW_MS / this.#budgetPerSec - now);
     const limit = this.#perApi[action];
     const mine = this.#byApi.get(action);
     if (limit !== undefined && mine) {

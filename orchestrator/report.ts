@@ -1,13 +1,22 @@
-// What ota-verify tells people and CI: a live view (one redrawn line per device in a terminal, one
-// plain line per change otherwise), a summary table, the JSON document and the JUnit file.
+// What ota-verify tells CI: the JSON document and the JUnit file, written on every exit.
 import { writeFileAtomic } from '../shared/atomic-file.js';
-import type { Snapshot, TaskView } from './watch.js';
+import type { TaskView } from './task-view.js';
+import type { Snapshot } from './watch.js';
 
-/** The JSON document's shape, `schema: "ota-verify/result@1"`, documented in README.md. */
+export const RESULT_SCHEMA = 'ota-verify/result@2';
+
+export type Verdict = 'verified' | 'failed' | 'already-verified' | 'no-verification-needed' | 'stopped' | 'created' | 'refused' | 'error';
+
+/** One bench in the reports: its task as shown (see TaskView for each field), without our bookkeeping. */
+export type DeviceResult = Omit<TaskView, 'taskId' | 'sinceMs'>;
+
+/** The JSON document's shape, documented in README.md. */
 export interface VerifyResult {
-  schema: 'ota-verify/result@1';
-  verdict: 'verified' | 'failed' | 'already-verified' | 'no-verification-needed' | 'stopped' | 'created';
+  schema: typeof RESULT_SCHEMA;
+  verdict: Verdict;
   exitCode: number;
+  /** Why, for refused / error / stopped and for failures our own bounds decided; otherwise null. */
+  message: string | null;
   firmwareId: string;
   productKey: string;
   jobId: string | null;
@@ -17,78 +26,49 @@ export interface VerifyResult {
   endedAt: string;
   durationMs: number;
   warnings: string[];
-  devices: { deviceName: string; status: string; progress: number; desc: string; srcVersion: string; destVersion: string }[];
+  devices: DeviceResult[];
 }
 
-export function devicesOf(s: Snapshot | undefined): VerifyResult['devices'] {
-  return (s?.tasks ?? []).map((t) => ({ deviceName: t.deviceName, status: t.status, progress: t.progress, desc: t.desc, srcVersion: t.srcVersion, destVersion: t.destVersion }));
+export function devicesOf(s: Snapshot | undefined): DeviceResult[] {
+  return (s?.tasks ?? []).map((t) => ({ deviceName: t.deviceName, status: t.status, platformStatus: t.platformStatus, progress: t.progress, desc: t.desc, srcVersion: t.srcVersion, destVersion: t.destVersion }));
+}
+
+/** Benches named but never given a task (a refusal before the create): listed with no status. */
+export function namedDevices(names: readonly string[]): DeviceResult[] {
+  return names.map((deviceName) => ({ deviceName, status: '', platformStatus: '', progress: 0, desc: '', srcVersion: '', destVersion: '' }));
 }
 
 function xml(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] as string)
+  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] ?? c)
     // Characters XML 1.0 forbids never reach the file.
     .replace(/[^\t\n\r\x20-\uD7FF\uE000-\uFFFD]/g, '');
 }
 
+type Outcome = 'passed' | 'failure' | 'error' | 'skipped';
+
+function outcomeOf(r: VerifyResult, d: DeviceResult): Outcome {
+  if (r.verdict === 'refused' || r.verdict === 'error') return d.status === 'SUCCEEDED' ? 'passed' : 'error';
+  if (d.status === 'SUCCEEDED') return 'passed';
+  // A stopped watch did not see these end: not failures, just not known.
+  if (r.verdict === 'stopped' && d.status !== 'FAILED' && d.status !== 'CANCELED') return 'skipped';
+  return 'failure';
+}
+
 export function junitXml(r: VerifyResult): string {
-  const failures = r.devices.filter((d) => d.status !== 'SUCCEEDED').length;
-  const cases = r.devices.map((d) => {
-    const body = d.status === 'SUCCEEDED' ? '' : `\n      <failure type="${xml(d.status)}" message="${xml(d.desc || d.status)}">${xml(`${d.deviceName}: ${d.status}${d.desc ? ` - ${d.desc}` : ''} (progress ${d.progress}%, ${d.srcVersion} -> ${d.destVersion})`)}</failure>\n    `;
-    return `    <testcase classname="ota-verify.${xml(r.productKey)}" name="${xml(d.deviceName)}" time="${(r.durationMs / 1000).toFixed(3)}">${body}</testcase>`;
+  const devices = r.devices.length > 0 ? r.devices : namedDevices(['ota-verify']);
+  const outcomes = devices.map((d) => outcomeOf(r, d));
+  const count = (o: Outcome) => outcomes.filter((x) => x === o).length;
+  const cases = devices.map((d, i) => {
+    const o = outcomes[i];
+    const detail = d.status ? `${d.deviceName}: ${d.status}${d.desc ? ` - ${d.desc}` : ''} (progress ${d.progress}%, ${d.srcVersion} -> ${d.destVersion})` : d.deviceName;
+    let body = '';
+    if (o === 'failure') body = `<failure type="${xml(d.status)}" message="${xml(d.desc || d.status)}">${xml(detail)}</failure>`;
+    if (o === 'error') body = `<error type="${xml(r.verdict)}" message="${xml(r.message ?? r.verdict)}">${xml(r.message ?? '')}</error>`;
+    if (o === 'skipped') body = `<skipped message="${xml(`not finished when the watch stopped (${d.status || 'no task'}${d.progress ? `, ${d.progress}%` : ''})`)}"/>`;
+    return `    <testcase classname="ota-verify.${xml(r.productKey)}" name="${xml(d.deviceName)}" time="${(r.durationMs / 1000).toFixed(3)}">${body ? `\n      ${body}\n    ` : ''}</testcase>`;
   });
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n  <testsuite name="firmware ${xml(r.firmwareId)}" tests="${r.devices.length}" failures="${failures}" errors="0" time="${(r.durationMs / 1000).toFixed(3)}" timestamp="${xml(r.startedAt)}">\n    <properties>\n      <property name="jobId" value="${xml(r.jobId ?? '')}"/>\n      <property name="verdict" value="${xml(r.verdict)}"/>\n    </properties>\n${cases.join('\n')}\n  </testsuite>\n</testsuites>\n`;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n  <testsuite name="firmware ${xml(r.firmwareId)}" tests="${devices.length}" failures="${count('failure')}" errors="${count('error')}" skipped="${count('skipped')}" time="${(r.durationMs / 1000).toFixed(3)}" timestamp="${xml(r.startedAt)}">\n    <properties>\n      <property name="jobId" value="${xml(r.jobId ?? '')}"/>\n      <property name="verdict" value="${xml(r.verdict)}"/>\n${r.message ? `      <property name="message" value="${xml(r.message)}"/>\n` : ''}    </properties>\n${cases.join('\n')}\n  </testsuite>\n</testsuites>\n`;
 }
 
 /** Temp file then rename: CI never reads a half-written report. */
 export const writeAtomic = writeFileAtomic;
-
-function bar(pct: number, width = 20): string {
-  const n = Math.round((Math.max(0, Math.min(100, pct)) / 100) * width);
-  return `[${'#'.repeat(n)}${'.'.repeat(width - n)}]`;
-}
-
-function age(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-}
-
-export function deviceLine(t: TaskView, nowMs: number, withBar: boolean): string {
-  return `${t.deviceName.padEnd(14)} ${t.status.padEnd(11)} ${withBar ? `${bar(t.progress)} ` : ''}${String(Math.round(t.progress)).padStart(3)}%  ${age(nowMs - t.sinceMs).padStart(6)}  ${t.desc}`.trimEnd();
-}
-
-export class LiveView {
-  readonly #out: NodeJS.WriteStream | { write(s: string): unknown; isTTY?: boolean };
-  readonly #tty: boolean;
-  readonly #quiet: boolean;
-  #drawn = 0;
-
-  constructor(out: NodeJS.WriteStream | { write(s: string): unknown; isTTY?: boolean }, quiet: boolean) {
-    this.#out = out;
-    this.#tty = Boolean(out.isTTY);
-    this.#quiet = quiet;
-  }
-
-  say(line: string): void {
-    if (!this.#quiet) this.#out.write(`${line}\n`);
-  }
-
-  update(s: Snapshot, changed: TaskView[]): void {
-    if (this.#quiet) return;
-    if (this.#tty) {
-      // Redraw the block of device lines in place.
-      const lines = s.tasks.map((t) => deviceLine(t, s.atMs, true));
-      let text = this.#drawn > 0 ? `\x1b[${this.#drawn}F` : '';
-      for (const l of lines) text += `\x1b[2K${l}\n`;
-      this.#out.write(text);
-      this.#drawn = lines.length;
-    } else {
-      for (const t of changed) this.#out.write(`${new Date(s.atMs).toISOString()} ${deviceLine(t, s.atMs, false)}\n`);
-    }
-  }
-
-  summary(r: VerifyResult): void {
-    if (this.#quiet) return;
-    const rows = r.devices.map((d) => `  ${d.deviceName.padEnd(14)} ${d.status.padEnd(11)} ${String(Math.round(d.progress)).padStart(3)}%  ${d.desc}`.trimEnd());
-    this.#out.write(`\n  ${'DEVICE'.padEnd(14)} ${'STATUS'.padEnd(11)} PROG  DESC\n${rows.join('\n')}\n\n`);
-  }
-}

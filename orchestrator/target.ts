@@ -3,7 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { OtaError, errorMessage } from '../shared/errors.js';
+import { OtaError, errorMessage, quote } from '../shared/errors.js';
+import { INSTANCE_ID_RULE } from '../shared/platform-rules.js';
 import { readLabConnection } from '../shared/lab-connection.js';
 import type { OpenApiClientOptions } from '../shared/openapi-client.js';
 
@@ -22,13 +23,30 @@ export interface Target extends OpenApiClientOptions {
   secrets: string[];
 }
 
+/** --endpoint must be an http(s) URL with a host; anything else is a usage error, not a network one. */
+function checkEndpoint(endpoint: string | undefined): void {
+  if (endpoint === undefined) return;
+  let url: URL | undefined;
+  try { url = new URL(endpoint); } catch { url = undefined; }
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || !url.hostname) {
+    throw new OtaError('USAGE', `--endpoint ${quote(endpoint)} is not a URL`, { expected: 'https://HOST (e.g. https://iot.cn-shanghai.aliyuncs.com)' });
+  }
+}
+
+const REGION = /^[a-z0-9-]{2,40}$/;
+
 export async function resolveTarget(a: TargetArgs, env: NodeJS.ProcessEnv = process.env): Promise<Target> {
+  checkEndpoint(a.endpoint);
+  if (a.region !== undefined && !REGION.test(a.region)) throw new OtaError('USAGE', `--region ${quote(a.region)} is not a region id`, { expected: 'a region id such as cn-shanghai' });
+  if (a.instanceId !== undefined && !INSTANCE_ID_RULE.pattern.test(a.instanceId)) throw new OtaError('USAGE', `--instance-id ${quote(a.instanceId)} is not valid`, { expected: INSTANCE_ID_RULE.describe });
   if (a.lab) {
     const lab = await readLabConnection(a.lab);
     return {
       endpoint: a.endpoint ?? lab.apiEndpoint, regionId: a.region ?? lab.regionId, productKey: lab.productKey,
       credentials: { accessKeyId: env.ALIBABA_CLOUD_ACCESS_KEY_ID ?? lab.accessKeyId, accessKeySecret: env.ALIBABA_CLOUD_ACCESS_KEY_SECRET ?? lab.accessKeySecret },
       secrets: [lab.accessKeySecret, ...(env.ALIBABA_CLOUD_ACCESS_KEY_SECRET ? [env.ALIBABA_CLOUD_ACCESS_KEY_SECRET] : [])],
+      // A lab run as an enterprise instance names it in lab.json; --instance-id overrides.
+      ...((a.instanceId ?? lab.iotInstanceId) ? { iotInstanceId: a.instanceId ?? lab.iotInstanceId } : {}),
     };
   }
   let creds = env.ALIBABA_CLOUD_ACCESS_KEY_ID && env.ALIBABA_CLOUD_ACCESS_KEY_SECRET

@@ -1,7 +1,7 @@
 // The `ota-verify` command line: argument parsing only; the commands live in commands/.
 import yargs, { type Argv } from 'yargs';
 import { runCli, UsageError } from '../shared/cli-support.js';
-import type { SessionArgs } from './commands/verify-commands.js';
+import type { SessionArgs } from './commands/session.js';
 import { exitCodeOf } from './exit-codes.js';
 
 function common<T>(y: Argv<T>) {
@@ -33,12 +33,47 @@ function sessionArgs(a: Common): SessionArgs {
   };
 }
 
+function minutes(flag: string, v: number | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isFinite(v) || v < min || v > 7 * 24 * 60) throw new UsageError(`--${flag} ${String(v)} is not valid: expected minutes from ${min} to ${7 * 24 * 60} (fractions allowed)`);
+  return v;
+}
+
+function boundArgs(a: { 'skip-current': boolean; 'start-timeout-minutes': number; 'max-wait-minutes'?: number }) {
+  const maxWait = minutes('max-wait-minutes', a['max-wait-minutes'], 0.01);
+  return { skipCurrent: a['skip-current'], startTimeoutMinutes: minutes('start-timeout-minutes', a['start-timeout-minutes'], 0) ?? 10, ...(maxWait !== undefined ? { maxWaitMinutes: maxWait } : {}) };
+}
+
+/** The value of `--name V` or `--name=V` in raw argv (yargs may not have got that far). */
+function rawFlag(argv: string[], name: string): string | undefined {
+  const i = argv.findIndex((x) => x === `--${name}` || x.startsWith(`--${name}=`));
+  if (i < 0) return undefined;
+  const arg = argv[i] as string;
+  return arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[i + 1];
+}
+
+/** A usage error found before verify or watch started still leaves the --json / --junit reports. */
+async function reportUsageError(argv: string[], err: unknown): Promise<void> {
+  if (argv[0] !== 'verify' && argv[0] !== 'watch') return;
+  const json = argv.includes('--json');
+  const junit = rawFlag(argv, 'junit');
+  if (!json && (junit === undefined || junit.startsWith('--'))) return;
+  const { reportError, wasReported } = await import('./commands/verdict-output.js');
+  if (wasReported(err)) return;
+  const devices = [rawFlag(argv, 'devices'), ...argv.flatMap((x, i) => (x === '--device' ? [argv[i + 1] ?? ''] : []))].filter((d): d is string => Boolean(d)).flatMap((d) => d.split(','));
+  await reportError({ json, ...(junit && !junit.startsWith('--') ? { junit } : {}) }, {
+    firmwareId: rawFlag(argv, 'firmware-id') ?? '', productKey: rawFlag(argv, 'product-key') ?? '', startedMs: Date.now(), warnings: [], devices, jobId: argv[0] === 'watch' ? (argv[1] ?? null) : null, firmwareStatus: null,
+  }, err, 2);
+}
+
 export async function runVerifyCli(argv: string[]): Promise<void> {
   await runCli('ota-verify', async () => {
     let code = 0;
     // The commands (the API client, pino, zod) load only when one runs: `--help` stays quick.
     const cmds = () => import('./commands/verify-commands.js');
-    await yargs(argv)
+    const jobCmds = () => import('./commands/job-commands.js');
+    // yargs may throw a usage error synchronously or reject with it: both reach the catch below.
+    await Promise.resolve().then(() => yargs(argv)
       .scriptName('ota-verify')
       .usage('$0 <command>\n\nProve a firmware on test benches with a verification job (CreateOTAVerifyJob) and give CI a verdict.\nExit codes: 0 verified (or needs no verification), 1 verification failed, 2 bad usage or refused,\n3 platform, auth or network failure, 4 stopped watching before the end.')
       .command('verify', 'check, create the verify job, watch it to the verdict', (y) => common(y)
@@ -52,6 +87,9 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
         .option('need-confirm', { type: 'boolean', default: false })
         .option('download-protocol', { type: 'string', default: 'HTTPS' })
         .option('wait', { type: 'boolean', default: true, describe: '--no-wait prints the JobId and exits' })
+        .option('skip-current', { type: 'boolean', default: false, describe: 'leave out benches already on the destination version (otherwise refused)' })
+        .option('start-timeout-minutes', { type: 'number', default: 10, describe: 'a bench with no progress this long after its task appears fails (offline, agent not running) and its task is cancelled; 0: wait forever' })
+        .option('max-wait-minutes', { type: 'number', alias: 'max-wait', describe: 'end the whole run after this long: unfinished benches fail and their tasks are cancelled' })
         .example('$0 verify --lab lab.json --firmware-id fw000001 --devices bench-01,bench-02', 'in the lab')
         .example('$0 verify --region cn-shanghai --product-key a1xx --firmware-id XYZ --device tb-1 --device tb-2 --junit verify.xml', 'on the platform, in CI'),
       async (a) => {
@@ -59,22 +97,27 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
           ...sessionArgs(a), ...(a['product-key'] ? { productKey: a['product-key'] } : {}), firmwareId: a['firmware-id'],
           devices: [...a.device, ...(a.devices ? [a.devices] : [])], ...(a['timeout-minutes'] !== undefined ? { timeoutMinutes: a['timeout-minutes'] as unknown as number } : {}),
           tags: a.tag, push: a.push, needConfirm: a['need-confirm'], downloadProtocol: a['download-protocol'], wait: a.wait,
+          ...boundArgs(a),
         });
       })
       .command('watch <job-id>', 're-attach to a running or finished job', (y) => common(y).positional('job-id', { type: 'string', demandOption: true }),
-        async (a) => { code = await (await cmds()).runWatch({ ...sessionArgs(a), jobId: a['job-id'] }); })
+        async (a) => { code = await (await jobCmds()).runWatch({ ...sessionArgs(a), jobId: a['job-id'] }); })
       .command('status <job-id>', 'print a job once', (y) => common(y).positional('job-id', { type: 'string', demandOption: true }),
-        async (a) => { code = await (await cmds()).runStatus({ ...sessionArgs(a), jobId: a['job-id'] }); })
+        async (a) => { code = await (await jobCmds()).runStatus({ ...sessionArgs(a), jobId: a['job-id'] }); })
       .command('cancel <job-id>', 'cancel a job\'s unfinished tasks', (y) => common(y).positional('job-id', { type: 'string', demandOption: true }),
-        async (a) => { code = await (await cmds()).runCancel({ ...sessionArgs(a), jobId: a['job-id'] }); })
+        async (a) => { code = await (await jobCmds()).runCancel({ ...sessionArgs(a), jobId: a['job-id'] }); })
       .command('firmware <firmware-id>', 'show a firmware and its verification status', (y) => common(y).positional('firmware-id', { type: 'string', demandOption: true }),
-        async (a) => { code = await (await cmds()).runFirmware({ ...sessionArgs(a), firmwareId: a['firmware-id'] }); })
+        async (a) => { code = await (await jobCmds()).runFirmware({ ...sessionArgs(a), firmwareId: a['firmware-id'] }); })
       .demandCommand(1, 'say which command: verify, watch, status, cancel, firmware')
       .strict()
       .fail((msg, err) => { throw err ?? new UsageError(`${msg} (see ota-verify --help)`); })
       .help()
       .version(false)
-      .parseAsync();
+      .parseAsync())
+      .catch(async (err: unknown) => {
+        if (err instanceof UsageError) await reportUsageError(argv, err);
+        throw err;
+      });
     return code;
   }, exitCodeOf);
 }

@@ -3,21 +3,14 @@
 // the job has ended. A plain state machine over an injected API and clock.
 import { sleepOn, type Clock } from '../shared/clock.js';
 import { OtaError, errorMessage } from '../shared/errors.js';
+import { FIRMWARE_STATUS } from '../shared/platform-rules.js';
 import type { Logger } from '../shared/logger.js';
 import { isRetryable, type PlatformApi } from './platform-api.js';
-import { queryFirmware } from './verify-job.js';
+import { parseAnswer } from './platform-schemas.js';
+import { isFinalStatus, NEVER_STARTED, NOT_FINISHED, TaskTracker, type TaskView } from './task-view.js';
+import { queryFirmware, tasksOfJob } from './verify-job.js';
 
-export interface TaskView {
-  taskId: string;
-  deviceName: string;
-  status: string;
-  progress: number;
-  desc: string;
-  srcVersion: string;
-  destVersion: string;
-  /** When this process first saw the task in its current status. */
-  sinceMs: number;
-}
+export type { TaskView } from './task-view.js';
 
 export interface Snapshot {
   jobId: string;
@@ -29,9 +22,9 @@ export interface Snapshot {
   tasks: TaskView[];
   atMs: number;
   done: boolean;
+  /** The run reached --max-wait: unfinished benches were failed by us and their tasks cancelled. */
+  timedOut: boolean;
 }
-
-const FINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELED']);
 
 export interface WatchOptions {
   api: PlatformApi;
@@ -50,16 +43,20 @@ export interface WatchOptions {
   /** How long to keep reading a firmware left verifying (Status 2) after every task succeeded and the
    *  job ended: PROTOCOL.md does not say the Status changes with the job, so it may come later. */
   settleGraceMs: number;
+  /** A task that shows no progress this long after we first saw it fails in our verdict and is
+   *  cancelled (CancelOTATaskByDevice, which needs the product key); undefined: no bound. */
+  startTimeoutMs?: number;
+  productKey?: string;
+  /** Clock time at which the whole run gives up: unfinished tasks fail in our verdict and are cancelled. */
+  deadlineMs?: number;
   signal: AbortSignal;
   onSnapshot: (s: Snapshot, changed: TaskView[]) => void;
 }
 
-interface RawTask { TaskId: string; DeviceName: string; TaskStatus: string; Progress?: string | number; TaskDesc?: string; SrcVersion?: string; DestVersion?: string }
-
 /** The firmware is read at least every this many polls even when nothing suggests it moved. */
 const FIRMWARE_EVERY_POLLS = 10;
 
-const isFinalFirmware = (status: number | null): boolean => status === 1 || status === 3;
+const isFinalFirmware = (status: number | null): boolean => status === FIRMWARE_STATUS.verified || status === FIRMWARE_STATUS.verificationFailed;
 
 // Requests per poll, because every job watched by the process shares one budget: one ListOTATaskByJob
 // (every page). The firmware is read when its Status can have moved: when a task is first seen failed
@@ -71,47 +68,68 @@ const isFinalFirmware = (status: number | null): boolean => status === 1 || stat
 export async function watchJob(o: WatchOptions): Promise<Snapshot> {
   let firmwareId = o.firmwareId;
   let jobStatus: string | null = o.jobStatus ?? null;
+  const readJob = async (urgent: boolean) => parseAnswer('QueryOTAJob', await o.api.request('QueryOTAJob', { JobId: o.jobId, IotInstanceId: o.iotInstanceId }, { urgent })).Data;
   if (firmwareId === undefined) {
-    const job = (await o.api.request('QueryOTAJob', { JobId: o.jobId, IotInstanceId: o.iotInstanceId })).Data as { FirmwareId: string; JobStatus: string };
+    const job = await readJob(false);
     firmwareId = job.FirmwareId;
     jobStatus = job.JobStatus;
   }
   const fwId = firmwareId;
-  const known = new Map<string, TaskView>();
+  const tracker = new TaskTracker();
   let intervalMs = o.minIntervalMs;
   let unreachableSince: number | undefined;
   let firmwareStatus: number | null = null;
   let pollsSinceFirmware = 0;
   let unsettledSince: number | undefined;
+  let timedOut = false;
   const readFirmware = async (urgent: boolean) => {
     firmwareStatus = (await queryFirmware(o.api, fwId, o.iotInstanceId, { urgent })).Status;
     pollsSinceFirmware = 0;
+  };
+  // Cancelling is how the platform learns our verdict; a refused or failed cancel does not change it.
+  const cancel = async (action: string, params: Record<string, unknown>) => {
+    try {
+      await o.api.request(action, { ...params, IotInstanceId: o.iotInstanceId }, { urgent: true });
+    } catch (err) {
+      o.log.warn({ action, err: errorMessage(err) }, 'could not cancel; the verdict stands');
+    }
   };
   for (;;) {
     let snapshot: Snapshot | undefined;
     let changed: TaskView[] = [];
     const pollStartedMs = o.clock.now();
     try {
-      const rows = await o.api.all<RawTask>('ListOTATaskByJob', { JobId: o.jobId, IotInstanceId: o.iotInstanceId }, 100, (r) => ((r.Data as { SimpleOTATaskInfo?: RawTask[] } | undefined)?.SimpleOTATaskInfo ?? []));
+      const rows = await tasksOfJob(o.api, o.jobId, o.iotInstanceId);
       const now = o.clock.now();
-      let endedBadly = false;
-      const tasks = rows.map((r): TaskView => {
-        const prev = known.get(r.TaskId);
-        const view: TaskView = {
-          taskId: r.TaskId, deviceName: r.DeviceName, status: r.TaskStatus, progress: Number(r.Progress ?? 0), desc: r.TaskDesc ?? '',
-          srcVersion: r.SrcVersion ?? '', destVersion: r.DestVersion ?? '', sinceMs: prev && prev.status === r.TaskStatus ? prev.sinceMs : now,
-        };
-        if (!prev || prev.status !== view.status || prev.progress !== view.progress || prev.desc !== view.desc) changed.push(view);
-        if (prev?.status !== view.status && (view.status === 'FAILED' || view.status === 'CANCELED')) endedBadly = true;
-        known.set(r.TaskId, view);
-        return view;
-      });
-      const allFinal = tasks.length > 0 && tasks.every((t) => FINAL.has(t.status));
+      const read = tracker.update(rows, now);
+      let tasks = read.tasks;
+      changed = read.changed;
+      let endedBadly = read.endedBadly;
+      const expired = tracker.expired(now, o.startTimeoutMs);
+      if (expired.length > 0) {
+        tracker.failByUs(expired.map((t) => t.taskId), `${NEVER_STARTED} (no progress within ${Math.round((o.startTimeoutMs ?? 0) / 60_000 * 100) / 100} min; task cancelled)`);
+        await cancel('CancelOTATaskByDevice', { FirmwareId: fwId, ProductKey: o.productKey, DeviceName: expired.map((t) => t.deviceName), JobId: o.jobId });
+      }
+      if (o.deadlineMs !== undefined && now >= o.deadlineMs) {
+        const unfinished = tasks.filter((t) => !isFinalStatus(t.status));
+        tracker.failByUs(unfinished.map((t) => t.taskId), NOT_FINISHED);
+        if (unfinished.length > 0) await cancel('CancelOTATaskByJob', { JobId: o.jobId, CancelQueuedTask: true, CancelNotifiedTask: true, CancelInProgressTask: true, CancelUnconfirmedTask: true });
+        timedOut = true;
+      }
+      if (expired.length > 0 || timedOut) {
+        const before = new Map(tasks.map((t) => [t.taskId, t.status]));
+        tasks = tracker.refresh(tasks, now);
+        const moved = tasks.filter((t) => before.get(t.taskId) !== t.status);
+        changed = [...changed.filter((c) => !moved.some((m) => m.taskId === c.taskId)), ...moved];
+        endedBadly ||= moved.length > 0;
+      }
+      const allFinal = tasks.length > 0 && tasks.every((t) => isFinalStatus(t.status));
+      const failedByUs = tasks.some((t) => t.status === 'FAILED' && t.platformStatus !== 'FAILED');
       // Tasks are read before the firmware, so a final firmware Status is never older than the tasks shown.
       if (allFinal || endedBadly || pollsSinceFirmware >= FIRMWARE_EVERY_POLLS) await readFirmware(allFinal);
       else pollsSinceFirmware++;
       if (allFinal && !isFinalFirmware(firmwareStatus)) {
-        jobStatus = String(((await o.api.request('QueryOTAJob', { JobId: o.jobId, IotInstanceId: o.iotInstanceId }, { urgent: true })).Data as { JobStatus: string }).JobStatus);
+        jobStatus = (await readJob(true)).JobStatus;
         // The firmware read above may predate the job's end: read it again once the job has ended.
         if (jobStatus === 'COMPLETED' || jobStatus === 'CANCELED') await readFirmware(true);
       }
@@ -121,8 +139,10 @@ export async function watchJob(o: WatchOptions): Promise<Snapshot> {
       const unsettled = allFinal && jobEnded && !isFinalFirmware(firmwareStatus) && tasks.every((t) => t.status === 'SUCCEEDED');
       if (unsettled) unsettledSince ??= now;
       const waiting = unsettled && now - (unsettledSince ?? now) < o.settleGraceMs;
-      const done = isFinalFirmware(firmwareStatus) || (allFinal && jobEnded && !waiting);
-      snapshot = { jobId: o.jobId, firmwareId: fwId, jobStatus, firmwareStatus, tasks, atMs: now, done };
+      // A bench our own bound failed makes the verdict a failure whether or not the platform has
+      // taken the cancel yet: every task final in our view is enough.
+      const done = timedOut || isFinalFirmware(firmwareStatus) || (allFinal && (jobEnded || failedByUs) && !waiting);
+      snapshot = { jobId: o.jobId, firmwareId: fwId, jobStatus, firmwareStatus, tasks, atMs: now, done, timedOut };
       unreachableSince = undefined;
     } catch (err) {
       if (!isRetryable(err)) throw err;
@@ -138,9 +158,12 @@ export async function watchJob(o: WatchOptions): Promise<Snapshot> {
       if (snapshot.done) return snapshot;
     }
     // Quick while devices move, slower while nothing changes. The interval runs from the poll's start:
-    // time spent queued behind other jobs in the limiter is part of it, not added to it.
+    // time spent queued behind other jobs in the limiter is part of it, not added to it. Never past
+    // the deadline.
     intervalMs = changed.length > 0 ? o.minIntervalMs : Math.min(o.maxIntervalMs, Math.round(intervalMs * 1.5));
-    await sleepOn(o.clock, Math.max(0, pollStartedMs + intervalMs - o.clock.now()), o.signal);
+    let waitMs = Math.max(0, pollStartedMs + intervalMs - o.clock.now());
+    if (o.deadlineMs !== undefined) waitMs = Math.min(waitMs, Math.max(0, o.deadlineMs - o.clock.now()));
+    await sleepOn(o.clock, waitMs, o.signal);
     if (o.signal.aborted) throw new OtaError('STOPPED', 'stopped watching');
   }
 }

@@ -12,9 +12,9 @@ describe('ota-lab demo', () => {
   });
 
   it.each([
-    ['digest', /FAILED bench-0\d: FAILED - digest mismatch/],
-    ['download', /FAILED bench-0\d: FAILED - download refused: HTTP 404/],
-    ['install', /FAILED bench-03: FAILED - install hook exited 1: flash write failed/],
+    ['digest', /FAILED bench-0\d: digest mismatch/],
+    ['download', /FAILED bench-0\d: download refused: HTTP 404/],
+    ['install', /FAILED bench-03: install hook exited 1: flash write failed/],
   ])('with --fail %s exits 1 and names the bench and the reason', async (kind, re) => {
     const r = await runCliToEnd(BIN.lab, ['demo', '--devices', '3', '--size', '1MiB', '--fail', kind]);
     expect(r.code, r.stdout + r.stderr).toBe(1);
@@ -25,7 +25,7 @@ describe('ota-lab demo', () => {
   it('with --fail offline exits 1 when the silent bench times out', async () => {
     const r = await runCliToEnd(BIN.lab, ['demo', '--devices', '2', '--size', '4MiB', '--fail', 'offline']);
     expect(r.code, r.stdout + r.stderr).toBe(1);
-    expect(r.stdout).toMatch(/FAILED bench-02: FAILED - timeout/);
+    expect(r.stdout).toMatch(/FAILED bench-02: timeout/);
   }, 180_000);
 
   it('refuses a bad --devices or --size with exit 2', async () => {

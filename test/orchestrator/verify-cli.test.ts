@@ -6,10 +6,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../../shared/clock.js';
-import { startLab, type Lab } from '../../lab/start-lab.js';
-import type { Agent } from '../../agent/agent.js';
-import { addFirmware, deviceStatus, taskReaches } from '../helpers/lab-fixtures.js';
-import { testAgent } from '../helpers/agent-fixtures.js';
+import type { startLab } from '../../lab/start-lab.js';
+import { addFirmware, taskReaches } from '../helpers/lab-fixtures.js';
+import type { testAgent } from '../helpers/agent-fixtures.js';
+import { labWithBenches as benches, runVerify } from '../helpers/verify-fixtures.js';
 import { BIN, runCliToEnd, spawnCli } from '../helpers/processes.js';
 import { parseXmlTags } from '../helpers/xml-check.js';
 
@@ -19,23 +19,9 @@ beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'verify-cli-')); });
 afterEach(async () => { for (const c of cleanup.splice(0).reverse()) await c(); });
 afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
 
-async function labWithBenches(n: number, opts: Parameters<typeof startLab>[0] = {}, clock?: ManualClock, agentOverrides: Parameters<typeof testAgent>[2] = {}): Promise<{ lab: Lab; labFile: string; agents: Agent[] }> {
-  const labFile = join(dir, `lab-${Math.random().toString(36).slice(2)}.json`);
-  const lab = await startLab({ deviceCount: n, throttle: 'off', connectionFile: labFile, ...opts }, clock ? { clock } : {});
-  cleanup.push(() => lab.close());
-  const agents: Agent[] = [];
-  for (let i = 1; i <= n; i++) {
-    const name = `bench-${String(i).padStart(2, '0')}`;
-    const a = await testAgent(lab, name, agentOverrides);
-    cleanup.push(() => a.close());
-    agents.push(a);
-    await deviceStatus(lab, name);
-  }
-  return { lab, labFile, agents };
-}
-
-const verify = (labFile: string, firmwareId: string, devices: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) =>
-  runCliToEnd(BIN.verify, ['verify', '--lab', labFile, '--firmware-id', firmwareId, '--devices', devices, '--poll-min-ms', '200', '--poll-max-ms', '1000', ...extra], { env });
+const labWithBenches = (n: number, lab: Parameters<typeof startLab>[0] = {}, clock?: ManualClock, agent: Parameters<typeof testAgent>[2] = {}) =>
+  benches(dir, cleanup, n, { lab, ...(clock ? { clock } : {}), agent });
+const verify = runVerify;
 
 describe('ota-verify verify', () => {
   it('passes: exit 0, a JSON verdict and a JUnit file with one passing case per device', async () => {
@@ -45,16 +31,16 @@ describe('ota-verify verify', () => {
     const r = await verify(labFile, firmwareId, 'bench-01,bench-02', ['--json', '--junit', junit, '--tag', 'build=42', '--timeout-minutes', '30']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as { schema: string; verdict: string; exitCode: number; devices: { deviceName: string; status: string }[] };
-    expect(doc).toMatchObject({ schema: 'ota-verify/result@1', verdict: 'verified', exitCode: 0 });
+    expect(doc).toMatchObject({ schema: 'ota-verify/result@2', verdict: 'verified', exitCode: 0, message: null });
     expect(doc.devices.map((d) => [d.deviceName, d.status])).toEqual([['bench-01', 'SUCCEEDED'], ['bench-02', 'SUCCEEDED']]);
     const xml = parseXmlTags(await readFile(junit, 'utf8'));
     expect(xml.filter((e) => e.name === 'testcase').map((e) => e.attrs.name)).toEqual(['bench-01', 'bench-02']);
     expect(xml.some((e) => e.name === 'failure')).toBe(false);
     expect(lab.store.state.jobs[0]?.tags).toEqual([{ Key: 'build', Value: '42' }]);
-    // Again: already verified, exit 0 without a new job.
+    // Again: already verified by that job on these benches, exit 0 without a new job.
     const again = await verify(labFile, firmwareId, 'bench-01');
     expect(again.code).toBe(0);
-    expect(again.stdout).toContain('already verified');
+    expect(again.stderr).toContain('already verified by job');
     expect(lab.store.state.jobs).toHaveLength(1);
   });
 
@@ -65,7 +51,9 @@ describe('ota-verify verify', () => {
     const junit = join(dir, 'fail.xml');
     const r = await verify(labFile, firmwareId, 'bench-01,bench-02', ['--junit', junit]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/FAILED bench-01: FAILED - digest mismatch/);
+    // The status is said once: "FAILED bench-01: digest mismatch…", not "FAILED bench-01: FAILED - …".
+    expect(r.stdout).toMatch(/^FAILED bench-01: digest mismatch/m);
+    expect(r.stdout).not.toMatch(/FAILED bench-01: FAILED/);
     const failures = parseXmlTags(await readFile(junit, 'utf8')).filter((e) => e.name === 'failure');
     expect(failures).toHaveLength(2);
     expect(failures[0]?.attrs.message).toMatch(/digest mismatch/);

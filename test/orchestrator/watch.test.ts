@@ -22,8 +22,8 @@ function scriptedPlatform(script: Scripted[]) {
       const rows = state().tasks.map((status, i) => ({ TaskId: `t${i}`, DeviceName: `d${i}`, TaskStatus: status, Progress: status === 'SUCCEEDED' ? '100' : '50', TaskDesc: status === 'FAILED' ? 'install failed' : '' }));
       return Promise.resolve({ Success: true, PageCount: 1, Data: { SimpleOTATaskInfo: rows } });
     }
-    if (action === 'QueryOTAFirmware') return Promise.resolve({ Success: true, FirmwareInfo: { FirmwareId: params.FirmwareId, Status: state().firmwareStatus } });
-    if (action === 'QueryOTAJob') return Promise.resolve({ Success: true, Data: { JobId: params.JobId, FirmwareId: 'fw1', JobStatus: state().jobStatus } });
+    if (action === 'QueryOTAFirmware') return Promise.resolve({ Success: true, FirmwareInfo: { FirmwareId: params.FirmwareId, ProductKey: 'pk', DestVersion: '2.0.0', Status: state().firmwareStatus } });
+    if (action === 'QueryOTAJob') return Promise.resolve({ Success: true, Data: { JobId: params.JobId, FirmwareId: 'fw1', ProductKey: 'pk', JobStatus: state().jobStatus } });
     return Promise.reject(new Error(`unexpected ${action}`));
   };
   return { calls, call };

@@ -1,0 +1,87 @@
+// What every ota-verify command starts from: where it talks to (target), the one rate limiter and API
+// client of the process, the logger and the live view; and how to tell a person to come back.
+import { readFile } from 'node:fs/promises';
+import { systemClock } from '../../shared/clock.js';
+import { OtaError, isOtaError } from '../../shared/errors.js';
+import { createLogger, type Logger } from '../../shared/logger.js';
+import { createOpenApiCall } from '../../shared/openapi-client.js';
+import { PlatformApi } from '../platform-api.js';
+import { RateLimiter } from '../rate-limiter.js';
+import { LiveView } from '../live-view.js';
+import { resolveTarget, type Target, type TargetArgs } from '../target.js';
+
+export interface SessionArgs extends TargetArgs {
+  json: boolean;
+  junit?: string;
+  quiet: boolean;
+  budget: number;
+  pollMinMs: number;
+  pollMaxMs: number;
+  logLevel: string;
+  cancelOnInterrupt: boolean;
+}
+
+export interface Session {
+  api: PlatformApi;
+  target: Target;
+  log: Logger;
+  view: LiveView;
+  args: SessionArgs;
+}
+
+export async function session(a: SessionArgs): Promise<Session> {
+  const target = await resolveTarget(a);
+  const log = createLogger({ name: 'ota-verify', level: a.logLevel, secrets: target.secrets });
+  const api = new PlatformApi({
+    call: withReachHint(createOpenApiCall(target), a, target), limiter: new RateLimiter(systemClock, a.budget), clock: systemClock, log,
+    maxAttempts: 6, backoffBaseMs: 500, backoffMaxMs: 8000,
+  });
+  // With --json, stdout carries only the document; people read the live view on stderr.
+  return { api, target, log, view: new LiveView(a.json ? process.stderr : process.stdout, a.quiet), args: a };
+}
+
+/** A shell word: quoted only when it has to be. */
+function word(s: string): string {
+  return /^[A-Za-z0-9_./:@=,+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The flags that chose the target, as given, so a printed command reaches the same instance. */
+export function targetFlags(a: TargetArgs, target?: Target): string {
+  const flags: string[] = [];
+  const region = a.lab ? a.region : (a.region ?? target?.regionId);
+  if (a.lab) flags.push(`--lab ${word(a.lab)}`);
+  if (region) flags.push(`--region ${word(region)}`);
+  if (a.endpoint) flags.push(`--endpoint ${word(a.endpoint)}`);
+  if (a.instanceId) flags.push(`--instance-id ${word(a.instanceId)}`);
+  if (a.profile && !a.lab) flags.push(`--profile ${word(a.profile)}`);
+  return flags.join(' ');
+}
+
+export function watchHint(s: Session, jobId: string): string {
+  return `ota-verify watch ${jobId} ${targetFlags(s.args, s.target)}`;
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/** A connection that cannot be made gets one line that says where and what to check. */
+function withReachHint(call: ReturnType<typeof createOpenApiCall>, a: SessionArgs, target: Target): ReturnType<typeof createOpenApiCall> {
+  return async (action, params) => {
+    try {
+      return await call(action, params);
+    } catch (err) {
+      if (!isOtaError(err, 'TRANSPORT_ERROR') || !UNREACHABLE.has(String(err.details.netCode))) throw err;
+      const hint = a.lab ? await labHint(a.lab) : 'check --region or --endpoint, and the network';
+      throw new OtaError('TRANSPORT_ERROR', `cannot reach ${target.endpoint} (${String(err.details.netCode)}): ${hint}`, { cause: err, details: err.details });
+    }
+  };
+}
+
+async function labHint(labFile: string): Promise<string> {
+  try {
+    const lab: unknown = JSON.parse(await readFile(labFile, 'utf8'));
+    const pid = typeof lab === 'object' && lab !== null && 'pid' in lab && typeof lab.pid === 'number' ? lab.pid : 'unknown';
+    return `is ota-lab running? ${labFile} says pid ${pid}`;
+  } catch {
+    return 'is ota-lab running?';
+  }
+}

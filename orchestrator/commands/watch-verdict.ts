@@ -1,0 +1,58 @@
+// Watching a job to its verdict: the live view, Ctrl-C, the start timeout and --max-wait, and the
+// summary a person reads at the end.
+import { systemClock } from '../../shared/clock.js';
+import { isOtaError } from '../../shared/errors.js';
+import { FIRMWARE_STATUS } from '../../shared/platform-rules.js';
+import { watchJob } from '../watch.js';
+import { resultOf, writeReports, type RunFacts } from './verdict-output.js';
+import { watchHint, type Session } from './session.js';
+
+export interface WatchBounds {
+  /** No progress this long after the task appears: the bench fails in our verdict. */
+  startTimeoutMs?: number;
+  /** Clock time the whole run ends by. */
+  deadlineMs?: number;
+}
+
+export async function watchToVerdict(s: Session, jobId: string, facts: RunFacts, bounds: WatchBounds, jobStatus?: string): Promise<number> {
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  facts.jobId = jobId;
+  s.view.say(`watching verify job ${jobId} (re-attach with: ${watchHint(s, jobId)})`);
+  try {
+    const last = await watchJob({
+      api: s.api, clock: systemClock, log: s.log, jobId, firmwareId: facts.firmwareId, ...(jobStatus ? { jobStatus } : {}), minIntervalMs: s.args.pollMinMs, maxIntervalMs: s.args.pollMaxMs,
+      unreachableMs: 5 * 60_000, settleGraceMs: 2 * 60_000, signal: abort.signal, ...(s.target.iotInstanceId ? { iotInstanceId: s.target.iotInstanceId } : {}),
+      productKey: facts.productKey, ...bounds,
+      onSnapshot: (snap, changed) => { facts.snapshot = snap; s.view.update(snap, changed); },
+    });
+    facts.snapshot = last;
+  } catch (err) {
+    if (!isOtaError(err, 'STOPPED')) throw err;
+    let message = `stopped watching; the job goes on. Re-attach with: ${watchHint(s, jobId)}`;
+    if (s.args.cancelOnInterrupt) {
+      await s.api.request('CancelOTATaskByJob', { JobId: jobId, CancelQueuedTask: true, CancelNotifiedTask: true, CancelInProgressTask: true, CancelUnconfirmedTask: true, IotInstanceId: s.target.iotInstanceId }, { urgent: true });
+      message = `stopped; the unfinished tasks of job ${jobId} are cancelled`;
+    }
+    process.stderr.write(`${message}\n`);
+    return writeReports(s.args, resultOf(facts, 'stopped', message));
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    s.view.close();
+  }
+  const last = facts.snapshot;
+  const notPassed = last.tasks.filter((x) => x.status !== 'SUCCEEDED');
+  // Verified only when the platform says so and no bench failed in our verdict.
+  const verified = last.firmwareStatus === FIRMWARE_STATUS.verified && notPassed.length === 0;
+  const message = last.timedOut ? `not finished within --max-wait; the unfinished tasks of job ${jobId} are cancelled` : null;
+  const r = resultOf({ ...facts, firmwareId: last.firmwareId }, verified ? 'verified' : 'failed', message);
+  s.view.summary(r.devices);
+  for (const d of notPassed) s.view.say(`FAILED ${d.deviceName}: ${d.status === 'FAILED' ? '' : `${d.status}${d.desc ? ' - ' : ''}`}${d.desc || (d.status === 'FAILED' ? 'no reason given' : '')}`);
+  if (message) s.view.say(message);
+  if (!verified && notPassed.length === 0) s.view.say(`every device passed, but the platform left the firmware at Status ${last.firmwareStatus ?? 'unknown'} (not 1, verified) after the job ended`);
+  s.view.say(verified ? `firmware ${r.firmwareId} is verified` : `firmware ${r.firmwareId} failed verification`);
+  return writeReports(s.args, r);
+}
