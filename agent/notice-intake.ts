@@ -1,4 +1,4 @@
-// The accept step: read a notice in any of the platform's spellings (PROTOCOL.md §2) and refuse
+// The accept step: read a notice in any of the platform's spellings (docs/platform.md, § Upgrade notice) and refuse
 // what is unsafe with a reason fit for the progress desc (step -1). Never throws anything else.
 import { OtaError, quote } from '../shared/errors.js';
 import { noticeDataSchema, type NoticeData } from '../shared/messages.js';

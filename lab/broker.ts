@@ -1,4 +1,4 @@
-// The lab's MQTT broker: aedes with the platform's device authentication (PROTOCOL.md §1) and
+// The lab's MQTT broker: aedes with the platform's device authentication (docs/platform.md, § Device connection) and
 // topic permissions. The OTA engine is just another client, with a privileged identity, so the
 // same engine can run over an external broker instead.
 import { Aedes, type Client, type PublishPacket, type Subscription } from 'aedes';
@@ -144,7 +144,7 @@ export class LabBroker {
       this.#o.log.info({ device: device.deviceName }, 'a newer connection of the same device kicks the older one');
       older.close();
     }
-    // The platform subscribes a device to its own downlink topics itself (PROTOCOL.md §1).
+    // The platform subscribes a device to its own downlink topics itself (docs/platform.md, § Device connection).
     const subs = (['upgrade', 'firmwareGetReply', 'fileDownloadReply'] as const).map((kind) => ({ topic: deviceTopic(kind, device), qos: 1 as const }));
     client.subscribe({ subscriptions: subs }, () => this.#presence(device, 'online'));
   }

@@ -92,7 +92,7 @@ export interface Task {
   progress: number;
   taskDesc: string;
   timeoutInMinutes?: number;
-  /** When the first progress arrived: the timeout counts from here (PROTOCOL.md §3). */
+  /** When the first progress arrived: the timeout counts from here (docs/platform.md, § Task lifecycle). */
   firstProgressAtMs?: number;
   utcCreate: string;
   utcModified: string;

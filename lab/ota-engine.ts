@@ -1,4 +1,4 @@
-// The OTA job engine: the task lifecycle of PROTOCOL.md §3. It reads device messages and sends
+// The OTA job engine: the task lifecycle of docs/platform.md (§ Task lifecycle). It reads device messages and sends
 // notices through an injected `send`, so the same engine runs over the embedded broker or any
 // external one, and its rules can be tested with a manual clock.
 import { EventEmitter } from 'node:events';

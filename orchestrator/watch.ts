@@ -48,7 +48,7 @@ export interface WatchOptions {
   /** How long the platform may stay unreachable before the watch gives up (exit 3). */
   unreachableMs: number;
   /** How long to keep reading a firmware left verifying (Status 2) after every task succeeded and the
-   *  job ended: PROTOCOL.md does not say the Status changes with the job, so it may come later. */
+   *  job ended: docs/platform.md (§ Task lifecycle) does not say the Status changes with the job, so it may come later. */
   settleGraceMs: number;
   signal: AbortSignal;
   onSnapshot: (s: Snapshot, changed: TaskView[]) => void;
@@ -63,7 +63,7 @@ const isFinalFirmware = (status: number | null): boolean => status === 1 || stat
 
 // Requests per poll, because every job watched by the process shares one budget: one ListOTATaskByJob
 // (every page). The firmware is read when its Status can have moved: when a task is first seen failed
-// or canceled (PROTOCOL.md does not say whether the platform ends a verification at the first failure,
+// or canceled (docs/platform.md, § Task lifecycle, does not say whether the platform ends a verification at the first failure,
 // so that reading is tolerated), when every task is final, and every FIRMWARE_EVERY_POLLS polls as a
 // safety net. The job is read only when every task is final and the firmware's Status is not: a final
 // Status is the verdict (the job's status then stays as last read, or null). Reads that confirm a

@@ -1,4 +1,4 @@
-// Message schemas of PROTOCOL.md §2, tolerant exactly where the platform's sources disagree:
+// Message schemas of docs/platform.md (§ Inform to § Firmware get), tolerant exactly where the platform's sources disagree:
 // `id` as number or numeric string, signMethod in any case, `module` optional, `files[]` for
 // multi-file packages. Parsing names the bad field; the documented payloads are the test fixtures.
 import { z } from 'zod';

@@ -1,5 +1,5 @@
 // QueryDeviceDetail and BatchQueryDeviceDetail: online status comes from the broker's presence, the
-// version from inform. The batch form follows the platform's API reference (not in PROTOCOL.md): up to
+// version from inform. The batch form follows the platform's API reference (docs/platform.md, § OpenAPI): up to
 // 100 DeviceName.N of one product, unknown names left out of the answer rather than refused, the rows
 // in Data.Data, DeviceSecret included as the platform includes it.
 import { apiError, invalidParameter } from '../api-error.js';

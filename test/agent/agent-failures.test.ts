@@ -1,4 +1,4 @@
-// Each failure with the platform's code and a useful desc (PROTOCOL.md §2 progress steps).
+// Each failure with the platform's code and a useful desc (docs/platform.md § Progress).
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSign, generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
