@@ -156,6 +156,11 @@ export class OtaEngine {
     if (msg.params.version === task.destVersion) {
       task.progress = 100;
       this.#finish(task, 'SUCCEEDED', '');
+    } else if (task.srcVersion === '' && (task.status === 'QUEUED' || task.status === 'NOTIFIED')) {
+      // Never seen when the job was created: this first report is where it starts from, not a wrong version.
+      task.srcVersion = msg.params.version;
+      this.#d.store.changed();
+      if (task.status === 'QUEUED') this.#pushIfOnline(task);
     } else if (msg.params.version !== task.srcVersion) {
       this.#finish(task, 'FAILED', 'report version is not conform');
     } else if (task.status === 'QUEUED') {
