@@ -4,10 +4,11 @@
 // the agents with `&`) run in process groups of their own and are stopped as the README says:
 // SIGTERM for the agents (`kill %1 %2`), Ctrl-C (SIGINT) for the lab.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { linkIntoPrefix, type LinkedPrefix } from '../helpers/npm-link.js';
+import { spawnGroup, type GroupProcess, type Ran } from '../helpers/process-group.js';
 import { ROOT } from '../helpers/processes.js';
 
 /** The walkthrough's shell lines, in order: the README must still say exactly this. */
@@ -35,62 +36,24 @@ function walkthroughLines(readme: string): string[] {
   return blocks.flatMap((b) => b.split('\n')).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
 }
 
-interface Ran { code: number | null; signal: NodeJS.Signals | null; out: string }
-interface Held { child: ChildProcess; out(): string; waitFor(re: RegExp): Promise<void>; exited: Promise<Ran> }
-
-let prefix = '';
+let linked: LinkedPrefix | undefined;
 let scratch = '';
-const held: Held[] = [];
+const held: GroupProcess[] = [];
 const vars: Record<string, string> = {};
 
 function env(): NodeJS.ProcessEnv {
-  // npx finds the linked package through the global prefix; offline, so a miss is an error, never a registry download.
-  return { ...process.env, ...vars, PATH: `${join(prefix, 'bin')}:${process.env.PATH ?? ''}`, npm_config_prefix: prefix, npm_config_offline: 'true', npm_config_update_notifier: 'false' };
-}
-
-function start(cmd: string, args: string[], cwd: string, e: NodeJS.ProcessEnv): Held {
-  const child = spawn(cmd, args, { cwd, env: e, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let out = '';
-  const waiters: { re: RegExp; resolve: () => void }[] = [];
-  const onData = (c: Buffer) => {
-    out += c.toString();
-    for (const w of [...waiters]) if (w.re.test(out)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); }
-  };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
-  const exited = new Promise<Ran>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, out })));
-  return {
-    child,
-    out: () => out,
-    exited,
-    waitFor: (re) => (re.test(out) ? Promise.resolve() : new Promise((resolve, reject) => {
-      waiters.push({ re, resolve });
-      void exited.then((r) => reject(new Error(`exited (${r.code ?? r.signal}) before ${re}:\n${out}`)));
-    })),
-  };
+  if (!linked) throw new Error('npm link has not run');
+  return linked.env(vars);
 }
 
 /** One README line in bash, as typed at a prompt. `NAME=$(…)` lines also keep NAME for later lines. */
 async function sh(line: string): Promise<Ran> {
   const assign = /^([A-Z0-9_]+)=\$\(/.exec(line);
-  const script = assign ? `${line}\nstatus=$?\nprintf '%s' "$${assign[1]}"\nexit $status` : line;
-  const r = await start('bash', ['-c', script], scratch || ROOT, env()).exited;
-  if (assign && r.code === 0) vars[assign[1] as string] = r.out.split('\n').filter((l) => !l.startsWith('registered ')).join('').trim();
+  const script = assign ? `${line}\nstatus=$?\nprintf '\\n@@%s@@\\n' "$${assign[1]}"\nexit $status` : line;
+  const r = await spawnGroup('bash', ['-c', script], { cwd: scratch || ROOT, env: env() }).exited;
+  const value = /@@(.*)@@/.exec(r.out);
+  if (assign && r.code === 0 && value) vars[assign[1] as string] = value[1] as string;
   return r;
-}
-
-function stopGroup(h: Held, signal: NodeJS.Signals): Promise<Ran> {
-  try { process.kill(-(h.child.pid as number), signal); } catch { /* already gone */ }
-  return h.exited;
-}
-
-/** Resolves when no process of the group is left (npm, sh and the program itself all gone). */
-async function groupGone(h: Held): Promise<boolean> {
-  for (let i = 0; i < 400; i += 1) {
-    try { process.kill(-(h.child.pid as number), 0); } catch { return true; }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return false;
 }
 
 describe('README walkthrough', () => {
@@ -98,15 +61,13 @@ describe('README walkthrough', () => {
 
   beforeAll(async () => {
     lines = walkthroughLines(await readFile(join(ROOT, 'README.md'), 'utf8'));
-    prefix = await mkdtemp(join(tmpdir(), 'walkthrough-npm-'));
-    const link = await start('npm', ['link', '--no-audit', '--no-fund'], ROOT, env()).exited;
-    expect(link.code, link.out).toBe(0);
+    linked = await linkIntoPrefix();
   });
 
   afterAll(async () => {
-    for (const h of held.splice(0)) await stopGroup(h, 'SIGKILL');
+    for (const h of held.splice(0)) await h.signal('SIGKILL');
     if (scratch) await rm(scratch, { recursive: true, force: true });
-    if (prefix) await rm(prefix, { recursive: true, force: true });
+    await linked?.remove();
   });
 
   it('says exactly the commands this test runs', () => {
@@ -121,7 +82,7 @@ describe('README walkthrough', () => {
     scratch = made.out.trim();
     expect(scratch.startsWith(tmpdir())).toBe(true);
 
-    const lab = start('bash', ['-c', labStart as string], scratch, env());
+    const lab = spawnGroup('bash', ['-c', labStart as string], { cwd: scratch, env: env() });
     held.push(lab);
     await lab.waitFor(/Press Ctrl-C/);
 
@@ -131,7 +92,7 @@ describe('README walkthrough', () => {
     expect(vars.FW).toMatch(/^fw\w+$/);
     expect((await sh(echoFw as string)).out.trim()).toBe(vars.FW);
 
-    const agents = [agent1, agent2].map((l) => start('bash', ['-c', (l as string).replace(/\s*&$/, '')], scratch, env()));
+    const agents = [agent1, agent2].map((l) => spawnGroup('bash', ['-c', (l as string).replace(/\s*&$/, '')], { cwd: scratch, env: env() }));
     held.push(...agents);
 
     const ok = await sh(verifyOk as string);
@@ -155,13 +116,13 @@ describe('README walkthrough', () => {
 
     // `kill %1 %2`: SIGTERM to each agent's process group; every process of it ends (no orphaned agent).
     for (const a of agents) {
-      await stopGroup(a, 'SIGTERM');
-      expect(await groupGone(a)).toBe(true);
+      await a.signal('SIGTERM');
+      expect(await a.gone()).toBe(true);
     }
     expect(await readFile(join(scratch, 'bench-01.log'), 'utf8')).not.toContain('"level":50');
     // Ctrl-C in terminal 1: the lab stops and nothing of it is left.
-    await stopGroup(lab, 'SIGINT');
-    expect(await groupGone(lab)).toBe(true);
+    await lab.signal('SIGINT');
+    expect(await lab.gone()).toBe(true);
     held.splice(0);
   });
 });
