@@ -72,11 +72,12 @@ export async function runLabCli(argv: string[]): Promise<void> {
         .option('devices', { type: 'number', default: 5, describe: 'benches, 1-10' })
         .option('size', { type: 'string', default: '8MiB', describe: 'firmware size, e.g. 512KiB, 8MiB' })
         .option('fail', { choices: ['digest', 'download', 'install', 'offline'] as const, describe: 'make one bench fail this way' })
+        .option('keep', { type: 'boolean', default: false, describe: 'keep the demo\'s temp folder (lab state, agent logs, JUnit report) instead of removing it on exit' })
         .example('$0 demo', 'five benches verify an 8 MiB firmware')
         .example('$0 demo --devices 3 --fail install', 'one bench\'s install hook fails: exit 1'),
       async (a) => {
         const { runDemo, parseSize } = await import('./commands/demo-command.js');
-        code = await runDemo({ devices: a.devices, sizeBytes: parseSize(a.size), ...(a.fail ? { fail: a.fail } : {}) });
+        code = await runDemo({ devices: a.devices, sizeBytes: parseSize(a.size), keep: a.keep, ...(a.fail ? { fail: a.fail } : {}) });
       })
       .demandCommand(1, 'say which command: start, firmware add, fault, demo')
       .strict()

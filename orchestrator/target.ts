@@ -20,6 +20,8 @@ export interface Target extends OpenApiClientOptions {
   productKey?: string;
   iotInstanceId?: string;
   secrets: string[];
+  /** The lab ends with the process that started it (the demo): print no re-attach hint. */
+  ephemeralLab?: boolean;
 }
 
 export async function resolveTarget(a: TargetArgs, env: NodeJS.ProcessEnv = process.env): Promise<Target> {
@@ -29,6 +31,7 @@ export async function resolveTarget(a: TargetArgs, env: NodeJS.ProcessEnv = proc
       endpoint: a.endpoint ?? lab.apiEndpoint, regionId: a.region ?? lab.regionId, productKey: lab.productKey,
       credentials: { accessKeyId: env.ALIBABA_CLOUD_ACCESS_KEY_ID ?? lab.accessKeyId, accessKeySecret: env.ALIBABA_CLOUD_ACCESS_KEY_SECRET ?? lab.accessKeySecret },
       secrets: [lab.accessKeySecret, ...(env.ALIBABA_CLOUD_ACCESS_KEY_SECRET ? [env.ALIBABA_CLOUD_ACCESS_KEY_SECRET] : [])],
+      ...(lab.ephemeral ? { ephemeralLab: true } : {}),
     };
   }
   let creds = env.ALIBABA_CLOUD_ACCESS_KEY_ID && env.ALIBABA_CLOUD_ACCESS_KEY_SECRET

@@ -21,6 +21,8 @@ export const labConnectionSchema = z.object({
   /** The lab serves firmware over plain HTTP on loopback; agents may accept that only from here. */
   allowInsecureHttp: z.boolean(),
   pid: z.number().int().optional(),
+  /** Set by `ota-lab demo`: the lab ends with the demo, so there is nothing to re-attach to afterwards. */
+  ephemeral: z.boolean().optional(),
 });
 export type LabConnection = z.infer<typeof labConnectionSchema>;
 

@@ -41,7 +41,8 @@ async function session(a: SessionArgs): Promise<Session> {
   return { api, target, log, view: new LiveView(a.json ? process.stderr : process.stdout, a.quiet), args: a };
 }
 
-function watchHint(s: Session, jobId: string): string {
+function watchHint(s: Session, jobId: string): string | undefined {
+  if (s.target.ephemeralLab) return undefined;
   const where = s.args.lab ? `--lab ${s.args.lab}` : `--region ${s.target.regionId}`;
   return `ota-verify watch ${jobId} ${where}`;
 }
@@ -69,7 +70,8 @@ async function watchToVerdict(s: Session, jobId: string, base: { firmwareId: str
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let last: Snapshot | undefined;
-  s.view.say(`watching verify job ${jobId} (re-attach with: ${watchHint(s, jobId)})`);
+  const hint = watchHint(s, jobId);
+  s.view.say(hint ? `watching verify job ${jobId} (re-attach with: ${hint})` : `watching verify job ${jobId}`);
   try {
     last = await watchJob({
       api: s.api, clock: systemClock, log: s.log, jobId, firmwareId: base.firmwareId, ...(jobStatus ? { jobStatus } : {}), minIntervalMs: s.args.pollMinMs, maxIntervalMs: s.args.pollMaxMs,
@@ -82,7 +84,7 @@ async function watchToVerdict(s: Session, jobId: string, base: { firmwareId: str
       await s.api.request('CancelOTATaskByJob', { JobId: jobId, CancelQueuedTask: true, CancelNotifiedTask: true, CancelInProgressTask: true, CancelUnconfirmedTask: true });
       process.stderr.write(`stopped; job ${jobId} cancelled\n`);
     } else {
-      process.stderr.write(`stopped watching; the job goes on. Re-attach with:\n  ${watchHint(s, jobId)}\n`);
+      process.stderr.write(hint ? `stopped watching; the job goes on. Re-attach with:\n  ${hint}\n` : 'stopped watching; the lab stops too\n');
     }
     return finish(s, result(s, base, last, 'stopped'));
   } finally {
