@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { DEVICE_SIGN_METHODS } from '../shared/device-credentials.js';
 import { OtaError, errorMessage } from '../shared/errors.js';
 import { readLabConnection } from '../shared/lab-connection.js';
+import { issueError } from '../shared/zod-issue.js';
 
 const moduleSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, '1-64 letters, digits, "_" or "-"').default('default'),
@@ -55,13 +56,8 @@ export type AgentConfigInput = z.input<typeof agentConfigSchema>;
 
 export function parseAgentConfig(input: unknown, source: string): AgentConfig {
   const parsed = agentConfigSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue?.path.join('.') ?? '';
-    throw new OtaError('INVALID_CONFIG', `${source}: field "${field || '(root)'}" ${issue?.message ?? 'is invalid'}`, {
-      expected: issue?.message, details: { field },
-    });
-  }
+  // No `input`: the config may hold the device secret, so the refusal never quotes a value from it.
+  if (!parsed.success) throw issueError('INVALID_CONFIG', parsed.error, { what: source });
   return Object.freeze(parsed.data);
 }
 

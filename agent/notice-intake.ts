@@ -2,6 +2,7 @@
 // what is unsafe with a reason fit for the progress desc (step -1). Never throws anything else.
 import { OtaError, quote } from '../shared/errors.js';
 import { noticeDataSchema, type NoticeData } from '../shared/messages.js';
+import { firstIssue } from '../shared/zod-issue.js';
 import type { PlannedFile, UpgradePlan } from './upgrade-state.js';
 
 export type Intake =
@@ -32,8 +33,8 @@ export function takeNotice(payload: Buffer, rules: IntakeRules): Intake {
   const refuse = (reason: string): Intake => ({ kind: 'refused', module, reason: reason.slice(0, 120) });
   const parsed = noticeDataSchema.safeParse(data);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return refuse(`bad notice: ${issue?.path.join('.') ?? ''} ${issue?.message ?? 'is invalid'}`);
+    const { field, message } = firstIssue(parsed.error);
+    return refuse(`bad notice: ${field} ${message}`);
   }
   const d: NoticeData = parsed.data;
   if (!rules.modules.includes(module)) return refuse(`module ${quote(module)} is not on this device`);

@@ -1,6 +1,6 @@
 // `startLab` options: defaults in one frozen object, validated once, returned as a new object.
 import { z } from 'zod';
-import { OtaError } from '../shared/errors.js';
+import { issueError } from '../shared/zod-issue.js';
 import { DEFAULT_NOTICE_STYLE } from './notice.js';
 
 export const LAB_DEFAULTS = Object.freeze({
@@ -52,10 +52,6 @@ export type LabOptions = Readonly<z.output<typeof labOptionsSchema>> & { noticeS
 
 export function resolveLabOptions(input: LabOptionsInput): LabOptions {
   const parsed = labOptionsSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue?.path.join('.') ?? '';
-    throw new OtaError('INVALID_OPTION', `lab option "${field}" ${issue?.message ?? 'is invalid'}`, { details: { field } });
-  }
+  if (!parsed.success) throw issueError('INVALID_OPTION', parsed.error, { what: 'lab options' });
   return Object.freeze({ ...parsed.data, noticeStyle: { ...DEFAULT_NOTICE_STYLE, ...parsed.data.noticeStyle } });
 }

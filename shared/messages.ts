@@ -3,6 +3,7 @@
 // multi-file packages. Parsing names the bad field; the documented payloads are the test fixtures.
 import { z } from 'zod';
 import { OtaError, quote } from './errors.js';
+import { issueError } from './zod-issue.js';
 
 /** MQTT payloads above this are refused before JSON.parse: the platform's own limit is 256 KiB. */
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
@@ -121,21 +122,6 @@ export function parseMessage<S extends z.ZodType>(schema: S, payload: Buffer | s
     });
   }
   const result = schema.safeParse(json);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const field = issue?.path.map(String).join('.') ?? '';
-    throw new OtaError('BAD_MESSAGE', `${what}: field "${field || '(root)'}" ${issue?.message ?? 'is invalid'}`, {
-      expected: issue?.message, found: quote(lookup(json, issue?.path ?? [])), details: { field },
-    });
-  }
+  if (!result.success) throw issueError('BAD_MESSAGE', result.error, { what, input: json });
   return result.data;
-}
-
-function lookup(value: unknown, path: readonly PropertyKey[]): unknown {
-  let v = value;
-  for (const key of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<PropertyKey, unknown>)[key];
-  }
-  return v;
 }
