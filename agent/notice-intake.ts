@@ -2,6 +2,7 @@
 // what is unsafe with a reason fit for the progress desc (step -1). Never throws anything else.
 import { OtaError, quote } from '../shared/errors.js';
 import { noticeDataSchema, type NoticeData } from '../shared/messages.js';
+import { DEFAULT_MODULE, MODULE_NAME_RULE } from '../shared/platform-rules.js';
 import { firstIssue } from '../shared/zod-issue.js';
 import type { PlannedFile, UpgradePlan } from './upgrade-state.js';
 
@@ -29,7 +30,7 @@ export function takeNotice(payload: Buffer, rules: IntakeRules): Intake {
   if (data === undefined || data === null || (typeof data === 'object' && Object.keys(data).length === 0)) return { kind: 'empty' };
   if (typeof data !== 'object' || Array.isArray(data)) return { kind: 'garbage', reason: '"data" is not an object' };
   const rawModule = (data as { module?: unknown }).module;
-  const module = typeof rawModule === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(rawModule) ? rawModule : 'default';
+  const module = typeof rawModule === 'string' && MODULE_NAME_RULE.pattern.test(rawModule) ? rawModule : DEFAULT_MODULE;
   const refuse = (reason: string): Intake => ({ kind: 'refused', module, reason: reason.slice(0, 120) });
   const parsed = noticeDataSchema.safeParse(data);
   if (!parsed.success) {

@@ -10,11 +10,12 @@ import { errorMessage, OtaError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { listenOn } from '../shared/net-listen.js';
 import { MAX_PAYLOAD_BYTES } from '../shared/messages.js';
+import { LIMITS } from '../shared/platform-rules.js';
 import { deviceTopic, parseDeviceTopic, TOPIC_DIRECTION, type DeviceId } from '../shared/topics.js';
 
 /** The platform refuses a Keep Alive outside 30–1200 s. */
-export const KEEPALIVE_MIN_SEC = 30;
-export const KEEPALIVE_MAX_SEC = 1200;
+export const KEEPALIVE_MIN_SEC = LIMITS.keepaliveSecMin;
+export const KEEPALIVE_MAX_SEC = LIMITS.keepaliveSecMax;
 /** Where the embedded broker announces device presence; only the privileged client may read it. */
 export const PRESENCE_PREFIX = '$lab/presence';
 

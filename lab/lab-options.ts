@@ -1,5 +1,6 @@
 // `startLab` options: defaults in one frozen object, validated once, returned as a new object.
 import { z } from 'zod';
+import { PRODUCT_KEY_RULE } from '../shared/platform-rules.js';
 import { issueError } from '../shared/zod-issue.js';
 import { DEFAULT_NOTICE_STYLE } from './notice.js';
 
@@ -31,7 +32,7 @@ export const labOptionsSchema = z.object({
   mqttPort: z.number().int().min(0).max(65535).default(LAB_DEFAULTS.mqttPort),
   filePort: z.number().int().min(0).max(65535).default(LAB_DEFAULTS.filePort),
   regionId: z.string().min(1).default(LAB_DEFAULTS.regionId),
-  productKey: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default(LAB_DEFAULTS.productKey),
+  productKey: z.string().regex(PRODUCT_KEY_RULE.pattern, PRODUCT_KEY_RULE.describe).default(LAB_DEFAULTS.productKey),
   deviceCount: z.number().int().min(0).max(100_000).default(LAB_DEFAULTS.deviceCount),
   devicePrefix: z.string().regex(/^[A-Za-z0-9_.:@-]{1,24}$/).default(LAB_DEFAULTS.devicePrefix),
   throttle: z.union([z.literal('platform'), z.literal('off'), z.record(z.string(), z.number().int().positive())]).default(LAB_DEFAULTS.throttle),

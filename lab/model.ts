@@ -1,5 +1,6 @@
 // The lab's records, shaped after the platform's API fields so actions map them one to one.
 import type { SignMethod } from '../shared/messages.js';
+import type { JobStatus, TaskStatus } from '../shared/platform-rules.js';
 
 export type DeviceStatus = 'ONLINE' | 'OFFLINE' | 'UNACTIVE' | 'DISABLE';
 
@@ -53,7 +54,6 @@ export interface Firmware {
   utcModified: string;
 }
 
-export type JobStatus = 'PLANNED' | 'IN_PROGRESS' | 'COMPLETED' | 'CANCELED';
 export type JobType = 'VERIFY_FIRMWARE' | 'UPGRADE_FIRMWARE';
 
 export interface Job {
@@ -75,7 +75,6 @@ export interface Job {
   utcEndTime?: string;
 }
 
-export type TaskStatus = 'CONFIRM' | 'QUEUED' | 'NOTIFIED' | 'IN_PROGRESS' | 'SUCCEEDED' | 'FAILED' | 'CANCELED';
 
 export interface Task {
   taskId: string;
@@ -119,7 +118,6 @@ export function emptyState(): LabState {
   return { version: 1, accessKeys: [], products: [], devices: [], firmware: [], jobs: [], tasks: [], nextId: 1 };
 }
 
-export const FINAL_TASK_STATUSES: ReadonlySet<TaskStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELED']);
 
 export function utc(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, '.000Z');

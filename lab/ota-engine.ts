@@ -9,7 +9,8 @@ import {
   firmwareGetSchema, informSchema, parseMessage, progressSchema,
 } from '../shared/messages.js';
 import { deviceTopic, parseDeviceTopic, type DeviceId } from '../shared/topics.js';
-import { FINAL_TASK_STATUSES, utc, type Device, type Firmware, type Job, type Task, type TaskStatus } from './model.js';
+import { utc, type Device, type Firmware, type Job, type Task } from './model.js';
+import { FINAL_TASK_STATUSES, type TaskStatus } from '../shared/platform-rules.js';
 import { buildNoticeData, noticeId, type NoticeStyle, type UrlSigner } from './notice.js';
 import type { LabStore } from './store.js';
 import { moveJob, moveTask } from './transitions.js';

@@ -1,7 +1,7 @@
 // The platform's task and job lifecycles as tables: every status change goes through `transition`,
 // and a change the table does not list is a bug, not a silent overwrite.
 import { OtaError } from '../shared/errors.js';
-import type { JobStatus, TaskStatus } from './model.js';
+import type { JobStatus, TaskStatus } from '../shared/platform-rules.js';
 
 const TASK_MOVES: Readonly<Record<TaskStatus, readonly TaskStatus[]>> = {
   CONFIRM: ['QUEUED', 'CANCELED'],

@@ -2,6 +2,7 @@
 // verify job is created, and after a transport error on the create we look before any retry (a
 // create is not idempotent).
 import { OtaError, isOtaError } from '../shared/errors.js';
+import { FIRMWARE_STATUS } from '../shared/platform-rules.js';
 import { isRetryable, type PlatformApi } from './platform-api.js';
 import type { VerifyRequest } from './verify-request.js';
 
@@ -45,9 +46,9 @@ export async function planVerify(api: PlatformApi, req: VerifyRequest): Promise<
   const warnings: string[] = [];
   const firmware = await queryFirmware(api, req.firmwareId, req.iotInstanceId);
   if (firmware.ProductKey !== req.productKey) throw refused(`firmware ${req.firmwareId} belongs to product ${firmware.ProductKey}, not ${req.productKey}`, `a firmware of product ${req.productKey}`);
-  if (firmware.Status === 1) return { kind: 'done', firmware, verdict: 'already-verified', warnings };
-  if (firmware.Status === -1) return { kind: 'done', firmware, verdict: 'no-verification-needed', warnings };
-  if (firmware.Status === 2) {
+  if (firmware.Status === FIRMWARE_STATUS.verified) return { kind: 'done', firmware, verdict: 'already-verified', warnings };
+  if (firmware.Status === FIRMWARE_STATUS.noVerificationNeeded) return { kind: 'done', firmware, verdict: 'no-verification-needed', warnings };
+  if (firmware.Status === FIRMWARE_STATUS.verifying) {
     const running = (await verifyJobsOf(api, req.firmwareId, req.iotInstanceId)).find((j) => j.JobStatus === 'IN_PROGRESS' || j.JobStatus === 'PLANNED');
     if (running) return { kind: 'attach', firmware, jobId: running.JobId, warnings: [`firmware is already being verified by job ${running.JobId}; watching that job instead of creating another`] };
   }

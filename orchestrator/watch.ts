@@ -4,6 +4,7 @@
 import { sleepOn, type Clock } from '../shared/clock.js';
 import { OtaError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { FINAL_TASK_STATUSES, FIRMWARE_STATUS } from '../shared/platform-rules.js';
 import { isRetryable, type PlatformApi } from './platform-api.js';
 import { queryFirmware } from './verify-job.js';
 
@@ -31,7 +32,7 @@ export interface Snapshot {
   done: boolean;
 }
 
-const FINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELED']);
+const FINAL: ReadonlySet<string> = FINAL_TASK_STATUSES;
 
 export interface WatchOptions {
   api: PlatformApi;
@@ -59,7 +60,7 @@ interface RawTask { TaskId: string; DeviceName: string; TaskStatus: string; Prog
 /** The firmware is read at least every this many polls even when nothing suggests it moved. */
 const FIRMWARE_EVERY_POLLS = 10;
 
-const isFinalFirmware = (status: number | null): boolean => status === 1 || status === 3;
+const isFinalFirmware = (status: number | null): boolean => status === FIRMWARE_STATUS.verified || status === FIRMWARE_STATUS.verificationFailed;
 
 // Requests per poll, because every job watched by the process shares one budget: one ListOTATaskByJob
 // (every page). The firmware is read when its Status can have moved: when a task is first seen failed

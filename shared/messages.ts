@@ -3,10 +3,11 @@
 // multi-file packages. Parsing names the bad field; the documented payloads are the test fixtures.
 import { z } from 'zod';
 import { OtaError, quote } from './errors.js';
+import { LIMITS } from './platform-rules.js';
 import { issueError } from './zod-issue.js';
 
 /** MQTT payloads above this are refused before JSON.parse: the platform's own limit is 256 KiB. */
-export const MAX_PAYLOAD_BYTES = 256 * 1024;
+export const MAX_PAYLOAD_BYTES = LIMITS.mqttPayloadMaxBytes;
 
 const messageId = z.union([
   z.number().int().nonnegative(),
@@ -80,7 +81,7 @@ export const noticeDataSchema = z.object({
   isDiff: z.number().int().optional(),
   digestsign: z.string().optional(),
   extData: z.record(z.string(), z.unknown()).optional(),
-  files: z.array(noticeFileSchema).min(1).max(20).optional(),
+  files: z.array(noticeFileSchema).min(1).max(LIMITS.multiFilesMax).optional(),
   dProtocol: z.string().optional(),
   streamId: z.union([z.number(), z.string()]).optional(),
   streamFileId: z.union([z.number(), z.string()]).optional(),

@@ -4,7 +4,8 @@
 // in Data.Data, DeviceSecret included as the platform includes it.
 import { apiError, invalidParameter } from '../api-error.js';
 import type { Device } from '../model.js';
-import { DEVICE_NAME_RULE, PRODUCT_KEY_RULE, requireProduct, type ActionHandler } from './context.js';
+import { DEVICE_NAME_RULE, PRODUCT_KEY_RULE } from '../../shared/platform-rules.js';
+import { requireProduct, type ActionHandler } from './context.js';
 
 const BATCH_MAX_DEVICES = 100;
 

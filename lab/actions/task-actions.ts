@@ -1,8 +1,10 @@
 // ListOTATaskByJob, CancelOTATaskByJob, ReupgradeOTATask, ConfirmOTATask, CancelOTATaskByDevice,
 // ListOTAUnfinishedTaskByDevice.
-import { FINAL_TASK_STATUSES, type Task, type TaskStatus } from '../model.js';
+import type { Task } from '../model.js';
+import { FINAL_TASK_STATUSES, type TaskStatus } from '../../shared/platform-rules.js';
 import { apiError, invalidParameter } from '../api-error.js';
-import { DEVICE_NAME_RULE, findFirmware, page, PRODUCT_KEY_RULE, type ActionContext, type ActionHandler } from './context.js';
+import { DEVICE_NAME_RULE, PRODUCT_KEY_RULE } from '../../shared/platform-rules.js';
+import { findFirmware, page, type ActionContext, type ActionHandler } from './context.js';
 import { findJob } from './job-actions.js';
 
 const TASK_STATUSES: readonly TaskStatus[] = ['CONFIRM', 'QUEUED', 'NOTIFIED', 'IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'CANCELED'];

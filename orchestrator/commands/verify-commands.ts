@@ -3,6 +3,7 @@ import { systemClock } from '../../shared/clock.js';
 import { isOtaError } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { createOpenApiCall } from '../../shared/openapi-client.js';
+import { FIRMWARE_STATUS } from '../../shared/platform-rules.js';
 import { PlatformApi } from '../platform-api.js';
 import { RateLimiter } from '../rate-limiter.js';
 import { resolveTarget, type Target, type TargetArgs } from '../target.js';
@@ -91,7 +92,7 @@ async function watchToVerdict(s: Session, jobId: string, base: { firmwareId: str
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  const verdict = last.firmwareStatus === 1 ? 'verified' : 'failed';
+  const verdict = last.firmwareStatus === FIRMWARE_STATUS.verified ? 'verified' : 'failed';
   const r = result(s, { ...base, firmwareId: last.firmwareId }, last, verdict);
   s.view.summary(r);
   const notPassed = r.devices.filter((x) => x.status !== 'SUCCEEDED');
@@ -177,11 +178,16 @@ export async function runCancel(a: SessionArgs & { jobId: string }): Promise<num
   return 0;
 }
 
+const FIRMWARE_LABEL: Readonly<Record<number, string>> = {
+  [FIRMWARE_STATUS.noVerificationNeeded]: 'needs no verification', [FIRMWARE_STATUS.unverified]: 'unverified',
+  [FIRMWARE_STATUS.verified]: 'verified', [FIRMWARE_STATUS.verifying]: 'verifying', [FIRMWARE_STATUS.verificationFailed]: 'verification failed',
+};
+
 export async function runFirmware(a: SessionArgs & { firmwareId: string }): Promise<number> {
   const s = await session(a);
   const fw = await queryFirmware(s.api, a.firmwareId, s.target.iotInstanceId);
-  const label = ['needs no verification', 'unverified', 'verified', 'verifying', 'verification failed'][fw.Status + 1] ?? `status ${fw.Status}`;
+  const label = FIRMWARE_LABEL[fw.Status] ?? `status ${fw.Status}`;
   if (a.json) process.stdout.write(`${JSON.stringify(fw, null, 2)}\n`);
-  else process.stdout.write(`firmware ${fw.FirmwareId}${fw.FirmwareName ? ` (${fw.FirmwareName})` : ''}: product ${fw.ProductKey}, module ${fw.ModuleName}, version ${fw.DestVersion}: ${label}${fw.Status === 2 ? `, ${fw.VerifyProgress}% of devices finished` : ''}\n`);
+  else process.stdout.write(`firmware ${fw.FirmwareId}${fw.FirmwareName ? ` (${fw.FirmwareName})` : ''}: product ${fw.ProductKey}, module ${fw.ModuleName}, version ${fw.DestVersion}: ${label}${fw.Status === FIRMWARE_STATUS.verifying ? `, ${fw.VerifyProgress}% of devices finished` : ''}\n`);
   return 0;
 }

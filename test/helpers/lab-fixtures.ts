@@ -5,7 +5,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { createHash } from 'node:crypto';
 import { signDeviceCredentials, type DeviceSignMethod } from '../../shared/device-credentials.js';
 import type { Lab } from '../../lab/start-lab.js';
-import type { Task, TaskStatus } from '../../lab/model.js';
+import type { Task } from '../../lab/model.js';
+import type { TaskStatus } from '../../shared/platform-rules.js';
 
 export type PopError = Error & { code?: string; data?: { Code?: string; ErrorMessage?: string; Message?: string } };
 

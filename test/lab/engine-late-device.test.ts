@@ -4,7 +4,8 @@
 // connect). Found by the README walkthrough, where the benches may start a moment after the job.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../../lab/start-lab.js';
-import type { Task, TaskStatus } from '../../lab/model.js';
+import type { Task } from '../../lab/model.js';
+import type { TaskStatus } from '../../shared/platform-rules.js';
 import { addFirmware, connectDevice, createVerifyJob, popClient, taskReaches, type TestDevice } from '../helpers/lab-fixtures.js';
 
 let lab: Lab;
