@@ -2,6 +2,7 @@
 // version, exit). Argument parsing only; the agent itself is startAgent.
 import yargs from 'yargs';
 import { EXIT_USAGE, runCli, UsageError } from '../shared/cli-support.js';
+import { packageVersion } from '../shared/package-version.js';
 import { isOtaError } from '../shared/errors.js';
 import type { AgentConfigInput } from './agent-config.js';
 
@@ -47,7 +48,7 @@ export async function runAgentCli(argv: string[]): Promise<void> {
       .option('simulate-install', { type: 'boolean', describe: 'keep the firmware in the work dir and take its version (lab, demo)' })
       .option('public-key', { type: 'string', describe: 'PEM key whose detached signature each firmware must carry' })
       .option('ca-file', { type: 'string', describe: 'CA for the MQTT endpoint (the platform\'s 8883 root, or the lab\'s)' })
-      .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'] })
+      .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], describe: 'log level (JSON lines on stderr); default: the config\'s logLevel, info' })
       .command('run', 'run the agent until SIGTERM/SIGINT', () => undefined, async (a) => {
         const { runAgent } = await import('./commands/run-command.js');
         code = await runAgent(sourcesOf(a));
@@ -62,7 +63,7 @@ export async function runAgentCli(argv: string[]): Promise<void> {
       .strict()
       .fail((msg, err) => { throw err ?? new UsageError(`${msg} (see ota-agent --help)`); })
       .help()
-      .version(false)
+      .version(packageVersion())
       .parseAsync();
     return code;
   }, exitCodeOf);
