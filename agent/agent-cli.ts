@@ -3,6 +3,7 @@
 import yargs from 'yargs';
 import { EXIT_USAGE, runCli, UsageError } from '../shared/cli-support.js';
 import { packageVersion } from '../shared/package-version.js';
+import { usageMessage } from '../shared/usage-message.js';
 import { isOtaError } from '../shared/errors.js';
 import type { AgentConfigInput } from './agent-config.js';
 
@@ -61,7 +62,7 @@ export async function runAgentCli(argv: string[]): Promise<void> {
       .example('$0 run --lab lab.json --device bench-01', 'as a lab device, simulated install')
       .demandCommand(1, 'say which command: run or check')
       .strict()
-      .fail((msg, err) => { throw err ?? new UsageError(`${msg} (see ota-agent --help)`); })
+      .fail((msg, err) => { throw err ?? new UsageError(`${usageMessage(msg, argv, { commands: ['run', 'check'], positionals: {} })} (see ota-agent --help)`); })
       .help()
       .version(packageVersion())
       .parseAsync();

@@ -2,6 +2,7 @@
 import yargs from 'yargs';
 import { EXIT_USAGE, runCli, UsageError } from '../shared/cli-support.js';
 import { packageVersion } from '../shared/package-version.js';
+import { usageMessage } from '../shared/usage-message.js';
 import { isOtaError } from '../shared/errors.js';
 import { LAB_DEFAULTS } from './lab-options.js';
 
@@ -86,7 +87,7 @@ export async function runLabCli(argv: string[]): Promise<void> {
       })
       .demandCommand(1, 'say which command: start, firmware add, fault, demo')
       .strict()
-      .fail((msg, err) => { throw err ?? new UsageError(`${msg} (see ota-lab --help)`); })
+      .fail((msg, err) => { throw err ?? new UsageError(`${usageMessage(msg, argv, { commands: ['start', 'firmware', 'fault', 'demo'], positionals: { firmware: "'add FILE --version V'", fault: 'a FIRMWARE_ID' } })} (see ota-lab --help)`); })
       .help()
       // `firmware add --version V` is the firmware's version, so yargs' own --version stays off; see above.
       .version(false)

@@ -2,6 +2,7 @@
 import yargs, { type Argv } from 'yargs';
 import { runCli, UsageError } from '../shared/cli-support.js';
 import { packageVersion } from '../shared/package-version.js';
+import { usageMessage } from '../shared/usage-message.js';
 import type { SessionArgs } from './commands/verify-commands.js';
 import { exitCodeOf } from './exit-codes.js';
 
@@ -33,6 +34,11 @@ function sessionArgs(a: Common): SessionArgs {
     json: a.json, quiet: a.quiet, budget: a.budget, pollMinMs: a['poll-min-ms'], pollMaxMs: a['poll-max-ms'], cancelOnInterrupt: a['cancel-on-interrupt'], logLevel: a['log-level'],
   };
 }
+
+const COMMANDS = {
+  commands: ['verify', 'watch', 'status', 'cancel', 'firmware'],
+  positionals: { watch: 'a JOB_ID', status: 'a JOB_ID', cancel: 'a JOB_ID', firmware: 'a FIRMWARE_ID' },
+} as const;
 
 export async function runVerifyCli(argv: string[]): Promise<void> {
   await runCli('ota-verify', async () => {
@@ -72,7 +78,7 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
         async (a) => { code = await (await cmds()).runFirmware({ ...sessionArgs(a), firmwareId: a['firmware-id'] }); })
       .demandCommand(1, 'say which command: verify, watch, status, cancel, firmware')
       .strict()
-      .fail((msg, err) => { throw err ?? new UsageError(`${msg} (see ota-verify --help)`); })
+      .fail((msg, err) => { throw err ?? new UsageError(`${usageMessage(msg, argv, COMMANDS)} (see ota-verify --help)`); })
       .help()
       .version(packageVersion())
       .parseAsync();
