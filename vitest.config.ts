@@ -7,6 +7,8 @@ const jsonReport = process.env.OTA_VITEST_JSON;
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Installs (as root) or names the Debian packages the tests need: mosquitto, openssl.
+    globalSetup: ['test/setup/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

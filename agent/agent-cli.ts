@@ -2,6 +2,8 @@
 // version, exit). Argument parsing only; the agent itself is startAgent.
 import yargs from 'yargs';
 import { EXIT_USAGE, runCli, UsageError } from '../shared/cli-support.js';
+import { packageVersion } from '../shared/package-version.js';
+import { usageMessage } from '../shared/usage-message.js';
 import { isOtaError } from '../shared/errors.js';
 import type { AgentConfigInput } from './agent-config.js';
 
@@ -47,7 +49,7 @@ export async function runAgentCli(argv: string[]): Promise<void> {
       .option('simulate-install', { type: 'boolean', describe: 'keep the firmware in the work dir and take its version (lab, demo)' })
       .option('public-key', { type: 'string', describe: 'PEM key whose detached signature each firmware must carry' })
       .option('ca-file', { type: 'string', describe: 'CA for the MQTT endpoint (the platform\'s 8883 root, or the lab\'s)' })
-      .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'] })
+      .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], describe: 'log level (JSON lines on stderr); default: the config\'s logLevel, info' })
       .command('run', 'run the agent until SIGTERM/SIGINT', () => undefined, async (a) => {
         const { runAgent } = await import('./commands/run-command.js');
         code = await runAgent(sourcesOf(a));
@@ -60,9 +62,9 @@ export async function runAgentCli(argv: string[]): Promise<void> {
       .example('$0 run --lab lab.json --device bench-01', 'as a lab device, simulated install')
       .demandCommand(1, 'say which command: run or check')
       .strict()
-      .fail((msg, err) => { throw err ?? new UsageError(`${msg} (see ota-agent --help)`); })
+      .fail((msg, err) => { throw err ?? new UsageError(`${usageMessage(msg, argv, { commands: ['run', 'check'], positionals: {} })} (see ota-agent --help)`); })
       .help()
-      .version(false)
+      .version(packageVersion())
       .parseAsync();
     return code;
   }, exitCodeOf);

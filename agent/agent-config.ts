@@ -6,6 +6,8 @@ import { z } from 'zod';
 import { DEVICE_SIGN_METHODS } from '../shared/device-credentials.js';
 import { OtaError, errorMessage } from '../shared/errors.js';
 import { readLabConnection } from '../shared/lab-connection.js';
+import { DEFAULT_MODULE, DEVICE_NAME_RULE, INSTANCE_ID_RULE, LIMITS, MODULE_NAME_RULE, PRODUCT_KEY_RULE, VERSION_RULE } from '../shared/platform-rules.js';
+import { issueError } from '../shared/zod-issue.js';
 
 /** The variable the device secret is read from. */
 export const DEVICE_SECRET_ENV = 'OTA_DEVICE_SECRET';
@@ -16,27 +18,28 @@ export const SECRET_ENV_VARS: readonly string[] = Object.freeze([
 ]);
 
 const moduleSchema = z.object({
-  name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, '1-64 letters, digits, "_" or "-"').default('default'),
+  name: z.string().regex(MODULE_NAME_RULE.pattern, MODULE_NAME_RULE.describe).default(DEFAULT_MODULE),
   /** The version the device runs now (ignored when versionCommand is set). */
-  version: z.string().min(1).max(64).optional(),
+  version: z.string().regex(VERSION_RULE.pattern, VERSION_RULE.describe).optional(),
   /** A shell command that prints the module's current version. */
   versionCommand: z.string().min(1).optional(),
 }).refine((m) => m.version !== undefined || m.versionCommand !== undefined, 'needs "version" or "versionCommand"');
 
 export const agentConfigSchema = z.object({
-  productKey: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a product key'),
-  deviceName: z.string().regex(/^[A-Za-z0-9_.:@-]{1,64}$/, 'a device name'),
+  productKey: z.string().regex(PRODUCT_KEY_RULE.pattern, PRODUCT_KEY_RULE.describe),
+  // RegisterDevice: 4–32 characters (docs/platform.md § Name rules and limits).
+  deviceName: z.string().regex(DEVICE_NAME_RULE.pattern, DEVICE_NAME_RULE.describe),
   deviceSecret: z.string().min(1, 'a device secret from OTA_DEVICE_SECRET or deviceSecretFile'),
   /** Full MQTT URL (the lab's), or the parts below. */
   mqttUrl: z.string().regex(/^mqtts?:\/\//, 'an mqtt:// or mqtts:// URL').optional(),
   region: z.string().regex(/^[a-z0-9-]+$/).optional(),
-  instanceId: z.string().regex(/^[A-Za-z0-9_-]+$/).optional(),
+  instanceId: z.string().regex(INSTANCE_ID_RULE.pattern, INSTANCE_ID_RULE.describe).optional(),
   mqttHost: z.string().min(1).optional(),
   mqttPort: z.number().int().min(1).max(65535).optional(),
   tls: z.boolean().default(true),
   caFile: z.string().optional(),
   signMethod: z.enum(DEVICE_SIGN_METHODS).default('hmacsha256'),
-  keepaliveSec: z.number().int().min(30).max(1200).default(120),
+  keepaliveSec: z.number().int().min(LIMITS.keepaliveSecMin).max(LIMITS.keepaliveSecMax).default(120),
   modules: z.array(moduleSchema).min(1).default([{ name: 'default', version: '0.0.0' }]),
   installCommand: z.string().min(1).optional(),
   simulateInstall: z.boolean().default(false),
@@ -70,13 +73,8 @@ export type AgentConfigInput = z.input<typeof agentConfigSchema>;
 
 export function parseAgentConfig(input: unknown, source: string): AgentConfig {
   const parsed = agentConfigSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue?.path.join('.') ?? '';
-    throw new OtaError('INVALID_CONFIG', `${source}: field "${field || '(root)'}" ${issue?.message ?? 'is invalid'}`, {
-      expected: issue?.message, details: { field },
-    });
-  }
+  // No `input`: the config may hold the device secret, so the refusal never quotes a value from it.
+  if (!parsed.success) throw issueError('INVALID_CONFIG', parsed.error, { what: source });
   return Object.freeze(parsed.data);
 }
 

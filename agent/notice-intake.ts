@@ -5,6 +5,7 @@
 import { OtaError, quote } from '../shared/errors.js';
 import { noticeDataSchema, type NoticeData } from '../shared/messages.js';
 import { DEFAULT_MODULE, LIMITS, VERSION_RULE } from '../shared/platform-rules.js';
+import { firstIssue } from '../shared/zod-issue.js';
 import type { PlannedFile, UpgradePlan } from './upgrade-state.js';
 
 export type Intake =
@@ -51,8 +52,8 @@ export function takeNotice(payload: Buffer, rules: IntakeRules): Intake {
   if (ext) return refuse(ext);
   const parsed = noticeDataSchema.safeParse(data);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return refuse(`bad notice: ${issue?.path.join('.') ?? ''} ${issue?.message ?? 'is invalid'}`);
+    const { field, message } = firstIssue(parsed.error);
+    return refuse(`bad notice: ${field} ${message}`);
   }
   const d: NoticeData = parsed.data;
   if (!VERSION_RULE.pattern.test(d.version)) return refuse(`${shown('version', d.version)} is not a version: expected ${VERSION_RULE.describe}`);

@@ -1,4 +1,4 @@
-// The lab's MQTT broker: aedes with the platform's device authentication (PROTOCOL.md §1) and
+// The lab's MQTT broker: aedes with the platform's device authentication (docs/platform.md, § Device connection) and
 // topic permissions. The OTA engine is just another client, with a privileged identity, so the
 // same engine can run over an external broker instead.
 import { Aedes, type Client, type PublishPacket, type Subscription } from 'aedes';
@@ -164,7 +164,7 @@ export class LabBroker {
     if (!device) return;
     // A still newer login of the same device may have authenticated meanwhile; it announces itself.
     if (this.#byDevice.get(key(device)) !== client) return;
-    // The platform subscribes a device to its own downlink topics itself (PROTOCOL.md §1).
+    // The platform subscribes a device to its own downlink topics itself (docs/platform.md, § Device connection).
     const subs = [
       ...(['upgrade', 'firmwareGetReply', 'fileDownloadReply'] as const).map((kind) => deviceTopic(kind, device)),
       `/sys/${device.productKey}/${device.deviceName}/thing/event/+/post_reply`,

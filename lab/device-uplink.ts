@@ -24,6 +24,11 @@ export function onInform(run: TaskRunner, id: DeviceId, payload: Buffer): void {
   if (msg.params.version === task.destVersion) {
     task.progress = 100;
     run.finish(task, 'SUCCEEDED', '');
+  } else if (task.srcVersion === '' && (task.status === 'QUEUED' || task.status === 'NOTIFIED')) {
+    // Never seen when the job was created: this first report is where it starts from, not a wrong version.
+    task.srcVersion = msg.params.version;
+    run.d.store.changed();
+    if (task.status === 'QUEUED') run.pushIfOnline(task);
   } else if (msg.params.version !== task.srcVersion) {
     run.finish(task, 'FAILED', 'report version is not conform');
   } else if (task.status === 'QUEUED') {

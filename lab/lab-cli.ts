@@ -1,6 +1,8 @@
 // The `ota-lab` command line: argument parsing only; each command lives in commands/.
 import yargs from 'yargs';
 import { EXIT_USAGE, runCli, UsageError } from '../shared/cli-support.js';
+import { packageVersion } from '../shared/package-version.js';
+import { usageMessage } from '../shared/usage-message.js';
 import { isOtaError } from '../shared/errors.js';
 import { LAB_DEFAULTS } from './lab-options.js';
 
@@ -12,27 +14,31 @@ function exitCodeOf(err: unknown): number {
 
 export async function runLabCli(argv: string[]): Promise<void> {
   await runCli('ota-lab', async () => {
+    if (argv.length === 1 && argv[0] === '--version') {
+      process.stdout.write(`${packageVersion()}\n`);
+      return 0;
+    }
     let code = 0;
     await yargs(argv)
       .scriptName('ota-lab')
-      .usage('$0 <command>\n\nAn offline stand-in for Alibaba Cloud IoT Platform\'s OTA service: signed OpenAPI, MQTT broker with device auth, OTA job engine, firmware server with fault injection.')
+      .usage('$0 <command>\n\nAn offline stand-in for Alibaba Cloud IoT Platform\'s OTA service: signed OpenAPI, MQTT broker with device auth, OTA job engine, firmware server with fault injection.\n`ota-lab --version` prints the version.')
       .command('start', 'run the lab until Ctrl-C and write its connection file', (y) => y
         .option('devices', { type: 'number', default: LAB_DEFAULTS.deviceCount, describe: 'test devices to create (bench-01, bench-02, …)' })
-        .option('product-key', { type: 'string', default: LAB_DEFAULTS.productKey })
+        .option('product-key', { type: 'string', default: LAB_DEFAULTS.productKey, describe: 'ProductKey of the lab\'s one product' })
         .option('state-dir', { type: 'string', describe: 'keep products, devices, firmware, jobs and tasks here across restarts' })
         .option('broker', { type: 'string', describe: 'use an external MQTT broker (e.g. mosquitto) instead of the embedded one' })
         .option('tls', { type: 'boolean', default: false, describe: 'MQTT over TLS and firmware over HTTPS, with a generated CA' })
         .option('connection-file', { type: 'string', default: 'lab.json', describe: 'where to write the connection file' })
         .option('throttle', { choices: ['platform', 'off'], default: 'platform', describe: 'per-API QPS limits as on the platform, or none' })
-        .option('api-port', { type: 'number', default: 0 })
-        .option('mqtt-port', { type: 'number', default: 0 })
-        .option('file-port', { type: 'number', default: 0, describe: 'firmware file server port; 80 (or 443 with --tls) gives download URLs without a port, as the platform\'s are' })
+        .option('api-port', { type: 'number', default: 0, describe: 'OpenAPI port on 127.0.0.1 (0: any free port)' })
+        .option('mqtt-port', { type: 'number', default: 0, describe: 'MQTT port on 127.0.0.1 (0: any free port)' })
+        .option('file-port', { type: 'number', default: 0, describe: 'firmware file server port (0: any free port); 80 (or 443 with --tls) gives download URLs without a port, as the platform\'s are' })
         .option('file-host', { type: 'string', describe: 'host name written in download URLs (default: the listen address), for benches on other machines' })
         .option('sign-method-spelling', { choices: ['Md5', 'MD5', 'md5', 'SHA256', 'Sha256', 'sha256'], describe: 'how notices spell signMethod' })
         .option('id-type', { choices: ['number', 'string'], describe: 'the type of the notice id' })
         .option('instance-id', { type: 'string', describe: 'act as an enterprise instance with this IotInstanceId (e.g. iot-06z00lab0001): calls without it are refused' })
         .option('unfinished-filter', { choices: ['task-status', 'task-status-list'], default: LAB_DEFAULTS.unfinishedFilter, describe: 'ListOTAUnfinishedTaskByDevice takes TaskStatus (the SDK model), or only TaskStatusList.N' })
-        .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], default: 'info' })
+        .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], default: 'info', describe: 'log level (JSON lines on stderr)' })
         .example('$0 start --devices 3', 'a lab with bench-01..bench-03; writes ./lab.json')
         .example('$0 start --state-dir .lab --broker mqtt://127.0.0.1:1883', 'persistent state, over a running mosquitto')
         .example('$0 start --file-port 80', 'download URLs without a port, like the platform\'s'),
@@ -43,13 +49,13 @@ export async function runLabCli(argv: string[]): Promise<void> {
       .command('firmware add <file>', 'upload a firmware file to the running lab and register it; prints the FirmwareId', (y) => y
         .positional('file', { type: 'string', demandOption: true })
         .option('version', { type: 'string', demandOption: true, describe: 'the destination version the firmware installs' })
-        .option('sign-method', { choices: ['MD5', 'SHA256'] as const, default: 'SHA256' as const })
+        .option('sign-method', { choices: ['MD5', 'SHA256'] as const, default: 'SHA256' as const, describe: 'the digest registered with the firmware' })
         .option('module', { type: 'string', describe: 'module name (default module when left out)' })
         .option('name', { type: 'string', describe: 'firmware name (unique, 1-40 characters)' })
         .option('src-version', { type: 'string', describe: 'makes it a delta package from this version' })
         .option('verify', { type: 'boolean', default: true, describe: 'needs a verify job before batch upgrades (--no-verify: not)' })
         .option('lab', { type: 'string', default: 'lab.json', describe: 'the connection file of the running lab' })
-        .option('json', { type: 'boolean', default: false })
+        .option('json', { type: 'boolean', default: false, describe: 'print the FirmwareId, version, size and sign method as JSON' })
         .example('$0 firmware add build/fw-2.0.0.bin --version 2.0.0', 'prints the FirmwareId'),
       async (a) => {
         const { runFirmwareAdd } = await import('./commands/firmware-command.js');
@@ -65,8 +71,8 @@ export async function runLabCli(argv: string[]): Promise<void> {
         .option('error-status', { type: 'number', describe: 'answer this HTTP status (404, 500, …)' })
         .option('error-times', { type: 'number', describe: '… only the first K times' })
         .option('extra-bytes', { type: 'number', describe: 'send more bytes than the firmware has' })
-        .option('clear', { type: 'boolean', default: false })
-        .option('lab', { type: 'string', default: 'lab.json' })
+        .option('clear', { type: 'boolean', default: false, describe: 'remove every fault of this firmware' })
+        .option('lab', { type: 'string', default: 'lab.json', describe: 'the connection file of the running lab' })
         .example('$0 fault fw000004 --close-after-bytes 1000000 --close-times 1', 'drop the first download at 1 MB'),
       async (a) => {
         const { runFault } = await import('./commands/fault-command.js');
@@ -76,16 +82,18 @@ export async function runLabCli(argv: string[]): Promise<void> {
         .option('devices', { type: 'number', default: 5, describe: 'benches, 1-10' })
         .option('size', { type: 'string', default: '8MiB', describe: 'firmware size, e.g. 512KiB, 8MiB' })
         .option('fail', { choices: ['digest', 'download', 'install', 'offline'] as const, describe: 'make one bench fail this way' })
+        .option('keep', { type: 'boolean', default: false, describe: 'keep the demo\'s temp folder (lab state, agent logs, JUnit report) instead of removing it on exit' })
         .example('$0 demo', 'five benches verify an 8 MiB firmware')
         .example('$0 demo --devices 3 --fail install', 'one bench\'s install hook fails: exit 1'),
       async (a) => {
         const { runDemo, parseSize } = await import('./commands/demo-command.js');
-        code = await runDemo({ devices: a.devices, sizeBytes: parseSize(a.size), ...(a.fail ? { fail: a.fail } : {}) });
+        code = await runDemo({ devices: a.devices, sizeBytes: parseSize(a.size), keep: a.keep, ...(a.fail ? { fail: a.fail } : {}) });
       })
       .demandCommand(1, 'say which command: start, firmware add, fault, demo')
       .strict()
-      .fail((msg, err) => { throw err ?? new UsageError(`${msg} (see ota-lab --help)`); })
+      .fail((msg, err) => { throw err ?? new UsageError(`${usageMessage(msg, argv, { commands: ['start', 'firmware', 'fault', 'demo'], positionals: { firmware: "'add FILE --version V'", fault: 'a FIRMWARE_ID' } })} (see ota-lab --help)`); })
       .help()
+      // `firmware add --version V` is the firmware's version, so yargs' own --version stays off; see above.
       .version(false)
       .parseAsync();
     return code;

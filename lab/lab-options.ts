@@ -1,7 +1,8 @@
 // `startLab` options: defaults in one frozen object, validated once, returned as a new object.
 import { z } from 'zod';
-import { OtaError } from '../shared/errors.js';
 import { INSTANCE_ID_RULE } from '../shared/platform-rules.js';
+import { PRODUCT_KEY_RULE } from '../shared/platform-rules.js';
+import { issueError } from '../shared/zod-issue.js';
 import { DEFAULT_NOTICE_STYLE } from './notice.js';
 
 export const LAB_DEFAULTS = Object.freeze({
@@ -35,7 +36,7 @@ export const labOptionsSchema = z.object({
   /** The host name written in download URLs (default: `host`); a name or address, no port. */
   fileHost: z.string().regex(/^(?=.{1,100}$)([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[?[0-9A-Fa-f:.]+\]?)$/, 'a host name or IP address without a port').optional(),
   regionId: z.string().min(1).default(LAB_DEFAULTS.regionId),
-  productKey: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default(LAB_DEFAULTS.productKey),
+  productKey: z.string().regex(PRODUCT_KEY_RULE.pattern, PRODUCT_KEY_RULE.describe).default(LAB_DEFAULTS.productKey),
   deviceCount: z.number().int().min(0).max(100_000).default(LAB_DEFAULTS.deviceCount),
   devicePrefix: z.string().regex(/^[A-Za-z0-9_.:@-]{1,24}$/).default(LAB_DEFAULTS.devicePrefix),
   throttle: z.union([z.literal('platform'), z.literal('off'), z.record(z.string(), z.number().int().positive())]).default(LAB_DEFAULTS.throttle),
@@ -61,10 +62,6 @@ export type LabOptions = Readonly<z.output<typeof labOptionsSchema>> & { noticeS
 
 export function resolveLabOptions(input: LabOptionsInput): LabOptions {
   const parsed = labOptionsSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue?.path.join('.') ?? '';
-    throw new OtaError('INVALID_OPTION', `lab option "${field}" ${issue?.message ?? 'is invalid'}`, { details: { field } });
-  }
+  if (!parsed.success) throw issueError('INVALID_OPTION', parsed.error, { what: 'lab options' });
   return Object.freeze({ ...parsed.data, noticeStyle: { ...DEFAULT_NOTICE_STYLE, ...parsed.data.noticeStyle } });
 }

@@ -87,7 +87,7 @@ export interface Task {
   progress: number;
   taskDesc: string;
   timeoutInMinutes?: number;
-  /** When the first progress arrived: the timeout counts from here (docs/platform.md). */
+  /** When the first progress arrived: the timeout counts from here (docs/platform.md, § Task lifecycle). */
   firstProgressAtMs?: number;
   utcCreate: string;
   utcModified: string;

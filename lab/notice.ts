@@ -1,5 +1,5 @@
 // Builds the upgrade notice's `data` the way the platform sends it, in any of the spellings the
-// platform's sources disagree on, so the agent can be tested against each (docs/platform.md).
+// platform's sources disagree on, so the agent can be tested against each (docs/platform.md, § Upgrade notice).
 import type { Firmware } from './model.js';
 
 export interface NoticeStyle {

@@ -1,4 +1,4 @@
-// Per-API QPS limits of the platform (docs/platform.md), counted per AccessKey over a sliding one-second window.
+// Per-API QPS limits of docs/platform.md (§ OpenAPI), counted per AccessKey over a sliding one-second window.
 import { PLATFORM_QPS } from '../shared/api-limits.js';
 import type { Clock } from '../shared/clock.js';
 

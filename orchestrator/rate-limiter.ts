@@ -1,4 +1,4 @@
-// One client-side limiter for every call of the process: the per-API limits of PROTOCOL.md §4 and an
+// One client-side limiter for every call of the process: the per-API limits of docs/platform.md (§ OpenAPI) and an
 // account-wide budget, over sliding one-second windows, first come first served. Every job watched
 // at once shares it, so the account never sees more than the budget from this process.
 import type { Clock, TimerHandle } from '../shared/clock.js';

@@ -21,6 +21,8 @@ export interface Target extends OpenApiClientOptions {
   productKey?: string;
   iotInstanceId?: string;
   secrets: string[];
+  /** The lab ends with the process that started it (the demo): print no re-attach hint. */
+  ephemeralLab?: boolean;
 }
 
 /** --endpoint must be an http(s) URL with a host; anything else is a usage error, not a network one. */
@@ -47,6 +49,7 @@ export async function resolveTarget(a: TargetArgs, env: NodeJS.ProcessEnv = proc
       secrets: [lab.accessKeySecret, ...(env.ALIBABA_CLOUD_ACCESS_KEY_SECRET ? [env.ALIBABA_CLOUD_ACCESS_KEY_SECRET] : [])],
       // A lab run as an enterprise instance names it in lab.json; --instance-id overrides.
       ...((a.instanceId ?? lab.iotInstanceId) ? { iotInstanceId: a.instanceId ?? lab.iotInstanceId } : {}),
+      ...(lab.ephemeral ? { ephemeralLab: true } : {}),
     };
   }
   let creds = env.ALIBABA_CLOUD_ACCESS_KEY_ID && env.ALIBABA_CLOUD_ACCESS_KEY_SECRET

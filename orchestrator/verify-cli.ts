@@ -1,6 +1,8 @@
 // The `ota-verify` command line: argument parsing only; the commands live in commands/.
 import yargs, { type Argv } from 'yargs';
 import { runCli, UsageError } from '../shared/cli-support.js';
+import { packageVersion } from '../shared/package-version.js';
+import { usageMessage } from '../shared/usage-message.js';
 import type { SessionArgs } from './commands/session.js';
 import { exitCodeOf } from './exit-codes.js';
 
@@ -13,12 +15,12 @@ function common<T>(y: Argv<T>) {
     .option('profile', { type: 'string', describe: 'credentials from this Alibaba Cloud CLI profile (~/.aliyun/config.json)' })
     .option('json', { type: 'boolean', default: false, describe: 'print one final JSON document on stdout' })
     .option('junit', { type: 'string', describe: 'write a JUnit XML report here' })
-    .option('quiet', { type: 'boolean', default: false })
+    .option('quiet', { type: 'boolean', default: false, describe: 'no live view and no progress lines; errors and the --json/--junit output stay' })
     .option('budget', { type: 'number', default: 8, describe: 'account-wide API requests per second from this process' })
-    .option('poll-min-ms', { type: 'number', default: 1000 })
-    .option('poll-max-ms', { type: 'number', default: 10_000 })
+    .option('poll-min-ms', { type: 'number', default: 1000, describe: 'shortest interval between two polls of a job, in ms (while devices move)' })
+    .option('poll-max-ms', { type: 'number', default: 10_000, describe: 'longest interval between two polls, in ms (while nothing changes)' })
     .option('cancel-on-interrupt', { type: 'boolean', default: false, describe: 'Ctrl-C cancels the job instead of only stopping the watch' })
-    .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], default: 'warn' });
+    .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], default: 'warn', describe: 'diagnostic log on stderr (JSON)' });
 }
 
 type Common = { lab?: string; region?: string; endpoint?: string; 'instance-id'?: string; profile?: string; json: boolean; junit?: string; quiet: boolean; budget: number; 'poll-min-ms': number; 'poll-max-ms': number; 'cancel-on-interrupt': boolean; 'log-level': string };
@@ -66,6 +68,11 @@ async function reportUsageError(argv: string[], err: unknown): Promise<void> {
   }, err, 2);
 }
 
+const COMMANDS = {
+  commands: ['verify', 'watch', 'status', 'cancel', 'firmware'],
+  positionals: { watch: 'a JOB_ID', status: 'a JOB_ID', cancel: 'a JOB_ID', firmware: 'a FIRMWARE_ID' },
+} as const;
+
 export async function runVerifyCli(argv: string[]): Promise<void> {
   await runCli('ota-verify', async () => {
     let code = 0;
@@ -77,15 +84,15 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
       .scriptName('ota-verify')
       .usage('$0 <command>\n\nProve a firmware on test benches with a verification job (CreateOTAVerifyJob) and give CI a verdict.\nExit codes: 0 verified (or needs no verification), 1 verification failed, 2 bad usage or refused,\n3 platform, auth or network failure, 4 stopped watching before the end.')
       .command('verify', 'check, create the verify job, watch it to the verdict', (y) => common(y)
-        .option('product-key', { type: 'string' })
-        .option('firmware-id', { type: 'string', demandOption: true })
+        .option('product-key', { type: 'string', describe: 'ProductKey the firmware belongs to (--lab: from lab.json)' })
+        .option('firmware-id', { type: 'string', demandOption: true, describe: 'the FirmwareId to verify' })
         .option('device', { type: 'string', array: true, default: [] as string[], describe: 'a test device (1-10)' })
         .option('devices', { type: 'string', describe: 'comma-separated test devices' })
         .option('timeout-minutes', { type: 'string', describe: 'task timeout, 1-1440, counted from the first progress' })
         .option('tag', { type: 'string', array: true, default: [] as string[], describe: 'KEY=VALUE, sent to the devices in extData' })
         .option('push', { type: 'boolean', default: true, describe: '--no-push: devices must ask (firmware/get)' })
-        .option('need-confirm', { type: 'boolean', default: false })
-        .option('download-protocol', { type: 'string', default: 'HTTPS' })
+        .option('need-confirm', { type: 'boolean', default: false, describe: 'each task waits for ConfirmOTATask before the notice' })
+        .option('download-protocol', { type: 'string', default: 'HTTPS', describe: 'how devices download: HTTPS or MQTT' })
         .option('wait', { type: 'boolean', default: true, describe: '--no-wait prints the JobId and exits' })
         .option('skip-current', { type: 'boolean', default: false, describe: 'leave out benches already on the destination version (otherwise refused)' })
         .option('start-timeout-minutes', { type: 'number', default: 10, describe: 'a bench with no progress this long after its task appears fails (offline, agent not running) and its task is cancelled; 0: wait forever' })
@@ -110,9 +117,9 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
         async (a) => { code = await (await jobCmds()).runFirmware({ ...sessionArgs(a), firmwareId: a['firmware-id'] }); })
       .demandCommand(1, 'say which command: verify, watch, status, cancel, firmware')
       .strict()
-      .fail((msg, err) => { throw err ?? new UsageError(`${msg} (see ota-verify --help)`); })
+      .fail((msg, err) => { throw err ?? new UsageError(`${usageMessage(msg, argv, COMMANDS)} (see ota-verify --help)`); })
       .help()
-      .version(false)
+      .version(packageVersion())
       .parseAsync())
       .catch(async (err: unknown) => {
         if (err instanceof UsageError) await reportUsageError(argv, err);

@@ -1,6 +1,7 @@
 // The local checks of a verify request, before any API call (exit 2 on failure): 1-10 unique valid
 // device names, a timeout of 1-1440 minutes, at most 10 well-formed tags.
 import { OtaError } from '../shared/errors.js';
+import { DEVICE_NAME_RULE, LIMITS, TAG_KEY_RULE } from '../shared/platform-rules.js';
 
 export interface VerifyRequest {
   productKey: string;
@@ -14,9 +15,6 @@ export interface VerifyRequest {
   iotInstanceId?: string;
 }
 
-const DEVICE = /^[A-Za-z0-9_.:@-]{4,32}$/;
-const TAG_KEY = /^[A-Za-z0-9_.-]{1,30}$/;
-
 function usage(message: string, expected: string): OtaError {
   return new OtaError('USAGE', message, { expected });
 }
@@ -27,23 +25,24 @@ export function checkVerifyRequest(raw: { productKey?: string; firmwareId?: stri
   const devices = raw.devices.flatMap((d) => d.split(',')).map((d) => d.trim()).filter((d) => d.length > 0);
   // verify job: 1 to 10 devices, unique names
   if (devices.length === 0) throw usage('no test devices', 'one to ten --device NAME (or --devices A,B)');
-  if (devices.length > 10) throw usage(`${devices.length} devices given; a verify job takes at most 10`, 'one to ten devices');
+  if (devices.length > LIMITS.verifyJobDevicesMax) throw usage(`${devices.length} devices given; a verify job takes at most ${LIMITS.verifyJobDevicesMax}`, 'one to ten devices');
   const dup = devices.find((d, i) => devices.indexOf(d) !== i);
   if (dup) throw usage(`device ${JSON.stringify(dup)} is named twice`, 'each device once');
-  const bad = devices.find((d) => !DEVICE.test(d));
-  if (bad !== undefined) throw usage(`device name ${JSON.stringify(bad)} is not valid`, '4-32 letters, digits or _ - . : @');
+  const bad = devices.find((d) => !DEVICE_NAME_RULE.pattern.test(d));
+  if (bad !== undefined) throw usage(`device name ${JSON.stringify(bad)} is not valid`, DEVICE_NAME_RULE.describe);
   let timeoutMinutes: number | undefined;
   if (raw.timeoutMinutes !== undefined) {
     const t = Number(raw.timeoutMinutes);
-    if (!Number.isInteger(t) || t < 1 || t > 1440) throw usage(`timeout ${JSON.stringify(raw.timeoutMinutes)} is not valid`, 'a whole number of minutes from 1 to 1440');
+    const { timeoutMinutesMin: min, timeoutMinutesMax: max } = LIMITS;
+    if (!Number.isInteger(t) || t < min || t > max) throw usage(`timeout ${JSON.stringify(raw.timeoutMinutes)} is not valid`, `a whole number of minutes from ${min} to ${max}`);
     timeoutMinutes = t;
   }
-  if (raw.tags.length > 10) throw usage(`${raw.tags.length} tags given`, 'at most 10 tags');
+  if (raw.tags.length > LIMITS.jobTagsMax) throw usage(`${raw.tags.length} tags given`, `at most ${LIMITS.jobTagsMax} tags`);
   const tags = raw.tags.map((t) => {
     const eq = t.indexOf('=');
     const Key = eq > 0 ? t.slice(0, eq) : '';
     const Value = eq > 0 ? t.slice(eq + 1) : '';
-    if (!TAG_KEY.test(Key) || Value.length < 1 || Value.length > 1024) throw usage(`tag ${JSON.stringify(t)} is not valid`, 'KEY=VALUE, KEY 1-30 letters, digits, _ . -, VALUE 1-1024 characters');
+    if (!TAG_KEY_RULE.pattern.test(Key) || Value.length < 1 || Value.length > 1024) throw usage(`tag ${JSON.stringify(t)} is not valid`, `KEY=VALUE, KEY ${TAG_KEY_RULE.describe}, VALUE 1-1024 characters`);
     return { Key, Value };
   });
   if (new Set(tags.map((t) => t.Key)).size !== tags.length) throw usage('a tag key is given twice', 'unique tag keys');

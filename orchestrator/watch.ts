@@ -3,8 +3,8 @@
 // the job has ended. A plain state machine over an injected API and clock.
 import { sleepOn, type Clock } from '../shared/clock.js';
 import { OtaError, errorMessage } from '../shared/errors.js';
-import { FIRMWARE_STATUS } from '../shared/platform-rules.js';
 import type { Logger } from '../shared/logger.js';
+import { FIRMWARE_STATUS } from '../shared/platform-rules.js';
 import { isRetryable, type PlatformApi } from './platform-api.js';
 import { parseAnswer } from './platform-schemas.js';
 import { isFinalStatus, NEVER_STARTED, NOT_FINISHED, TaskTracker, type TaskView } from './task-view.js';
@@ -41,7 +41,7 @@ export interface WatchOptions {
   /** How long the platform may stay unreachable before the watch gives up (exit 3). */
   unreachableMs: number;
   /** How long to keep reading a firmware left verifying (Status 2) after every task succeeded and the
-   *  job ended: PROTOCOL.md does not say the Status changes with the job, so it may come later. */
+   *  job ended: docs/platform.md (§ Task lifecycle) does not say the Status changes with the job, so it may come later. */
   settleGraceMs: number;
   /** A task that shows no progress this long after we first saw it fails in our verdict and is
    *  cancelled (CancelOTATaskByDevice, which needs the product key); undefined: no bound. */
@@ -60,7 +60,7 @@ const isFinalFirmware = (status: number | null): boolean => status === FIRMWARE_
 
 // Requests per poll, because every job watched by the process shares one budget: one ListOTATaskByJob
 // (every page). The firmware is read when its Status can have moved: when a task is first seen failed
-// or canceled (PROTOCOL.md does not say whether the platform ends a verification at the first failure,
+// or canceled (docs/platform.md, § Task lifecycle, does not say whether the platform ends a verification at the first failure,
 // so that reading is tolerated), when every task is final, and every FIRMWARE_EVERY_POLLS polls as a
 // safety net. The job is read only when every task is final and the firmware's Status is not: a final
 // Status is the verdict (the job's status then stays as last read, or null). Reads that confirm a

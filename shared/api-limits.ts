@@ -1,4 +1,4 @@
-// Per-account QPS of each OTA API (docs/platform.md): the lab enforces them, the orchestrator stays
+// Per-account QPS of each OTA API (docs/platform.md, § OpenAPI): the lab enforces them, the orchestrator stays
 // under them.
 export const PLATFORM_QPS: Readonly<Record<string, number>> = Object.freeze({
   CreateOTAVerifyJob: 10,
@@ -15,7 +15,7 @@ export const PLATFORM_QPS: Readonly<Record<string, number>> = Object.freeze({
   CancelOTATaskByDevice: 10,
   QueryDeviceDetail: 50,
   ListOTAUnfinishedTaskByDevice: 10,
-  // From the platform's API reference (not among the OTA APIs of docs/platform.md): one call for up to 100 devices.
+  // From the platform's API reference (docs/platform.md, § OpenAPI): one call for up to 100 devices.
   BatchQueryDeviceDetail: 5,
 });
 

@@ -1,4 +1,4 @@
-// OpenAPI RPC request signing, SignatureVersion 1.0 (docs/platform.md). The lab checks requests with
+// OpenAPI RPC request signing, SignatureVersion 1.0 (docs/platform.md, § Request signing V1). The lab checks requests with
 // the same functions the platform's rule describes; the official client signs them on its own.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 

@@ -1,4 +1,4 @@
-// Device MQTT credentials, PROTOCOL.md §1: clientId `<id>|k=v,…|`, username `<dn>&<pk>`, password =
+// Device MQTT credentials, docs/platform.md (§ Device connection): clientId `<id>|k=v,…|`, username `<dn>&<pk>`, password =
 // hex HMAC over the sorted params clientId/deviceName/productKey/timestamp.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { OtaError, quote } from './errors.js';

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from './atomic-file.js';
 import { OtaError, errorMessage } from './errors.js';
+import { issueError } from './zod-issue.js';
 
 export const labConnectionSchema = z.object({
   kind: z.literal('ota-lab'),
@@ -23,6 +24,8 @@ export const labConnectionSchema = z.object({
   pid: z.number().int().optional(),
   /** Set when the lab runs as an enterprise instance (`--instance-id`): every API call must pass it. */
   iotInstanceId: z.string().min(1).optional(),
+  /** Set by `ota-lab demo`: the lab ends with the demo, so there is nothing to re-attach to afterwards. */
+  ephemeral: z.boolean().optional(),
 });
 export type LabConnection = z.infer<typeof labConnectionSchema>;
 
@@ -46,11 +49,7 @@ export async function readLabConnection(file: string): Promise<LabConnection> {
     throw new OtaError('LAB_FILE_INVALID', `${file} is not JSON`, { expected: 'the lab.json written by `ota-lab start`', cause });
   }
   const parsed = labConnectionSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new OtaError('LAB_FILE_INVALID', `${file}: field "${issue?.path.join('.') ?? ''}" ${issue?.message ?? 'is invalid'}`, {
-      expected: 'the lab.json written by `ota-lab start`', details: { field: issue?.path.join('.') },
-    });
-  }
+  // No `input`: the file holds secrets, so the refusal never quotes a value from it.
+  if (!parsed.success) throw issueError('LAB_FILE_INVALID', parsed.error, { what: file, expected: 'the lab.json written by `ota-lab start`' });
   return parsed.data;
 }

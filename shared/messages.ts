@@ -1,11 +1,13 @@
-// Message schemas of PROTOCOL.md §2, tolerant exactly where the platform's sources disagree:
+// Message schemas of docs/platform.md (§ Inform to § Firmware get), tolerant exactly where the platform's sources disagree:
 // `id` as number or numeric string, signMethod in any case, `module` optional, `files[]` for
 // multi-file packages. Parsing names the bad field; the documented payloads are the test fixtures.
 import { z } from 'zod';
 import { OtaError, quote } from './errors.js';
+import { LIMITS } from './platform-rules.js';
+import { issueError } from './zod-issue.js';
 
 /** MQTT payloads above this are refused before JSON.parse: the platform's own limit is 256 KiB. */
-export const MAX_PAYLOAD_BYTES = 256 * 1024;
+export const MAX_PAYLOAD_BYTES = LIMITS.mqttPayloadMaxBytes;
 
 const messageId = z.union([
   z.number().int().nonnegative(),
@@ -79,7 +81,7 @@ export const noticeDataSchema = z.object({
   isDiff: z.number().int().optional(),
   digestsign: z.string().optional(),
   extData: z.record(z.string(), z.unknown()).optional(),
-  files: z.array(noticeFileSchema).min(1).max(20).optional(),
+  files: z.array(noticeFileSchema).min(1).max(LIMITS.multiFilesMax).optional(),
   dProtocol: z.string().optional(),
   streamId: z.union([z.number(), z.string()]).optional(),
   streamFileId: z.union([z.number(), z.string()]).optional(),
@@ -121,21 +123,6 @@ export function parseMessage<S extends z.ZodType>(schema: S, payload: Buffer | s
     });
   }
   const result = schema.safeParse(json);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const field = issue?.path.map(String).join('.') ?? '';
-    throw new OtaError('BAD_MESSAGE', `${what}: field "${field || '(root)'}" ${issue?.message ?? 'is invalid'}`, {
-      expected: issue?.message, found: quote(lookup(json, issue?.path ?? [])), details: { field },
-    });
-  }
+  if (!result.success) throw issueError('BAD_MESSAGE', result.error, { what, input: json });
   return result.data;
-}
-
-function lookup(value: unknown, path: readonly PropertyKey[]): unknown {
-  let v = value;
-  for (const key of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<PropertyKey, unknown>)[key];
-  }
-  return v;
 }

@@ -1,5 +1,5 @@
 // The one place that calls the platform's OpenAPI through @alicloud/pop-core and handles its traps
-// (PROTOCOL.md §4): RegionId added, undefined values dropped, POST only (GET errors carry the signed
+// (docs/platform.md, § pop-core traps): RegionId added, undefined values dropped, POST only (GET errors carry the signed
 // URL), `Success !== true` treated as failure, and the error's URL never kept. "The platform said
 // no" (PLATFORM_ERROR, with the platform's code) is kept apart from "the transport failed".
 import RPCClient from '@alicloud/pop-core';

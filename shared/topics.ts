@@ -1,4 +1,4 @@
-// Topic names of PROTOCOL.md §2. Every segment is validated: a product key or device name with a
+// Topic names of docs/platform.md (§ Topics and directions). Every segment is validated: a product key or device name with a
 // `/`, `+` or `#` would address someone else's topic or a wildcard.
 import { OtaError, quote } from './errors.js';
 

@@ -19,9 +19,6 @@ export interface ActionContext {
 export type ActionResult = Record<string, unknown>;
 export type ActionHandler = (ctx: ActionContext) => ActionResult;
 
-export const PRODUCT_KEY_RULE = { pattern: /^[A-Za-z0-9_-]{1,64}$/, describe: 'a product key of letters, digits, "_" or "-"' };
-export const DEVICE_NAME_RULE = { pattern: /^[A-Za-z0-9_.:@-]{4,32}$/, describe: '4–32 characters of letters, digits and _ - . : @' };
-
 export function findFirmware(ctx: ActionContext, firmwareId: string): Firmware {
   const fw = ctx.store.state.firmware.find((f) => f.firmwareId === firmwareId);
   if (!fw) throw apiError('iot.ota.FirmwareNotFound', `The firmware ${JSON.stringify(firmwareId)} does not exist.`);

@@ -1,10 +1,11 @@
 // QueryDeviceDetail and BatchQueryDeviceDetail: online status comes from the broker's presence, the
-// version from inform. The batch form follows the platform's API reference: up to 100 DeviceName.N of
-// one product, unknown names left out of the answer rather than refused, the rows in Data.Data,
-// DeviceSecret included as the platform includes it. Both answer exactly the SDK model's fields.
+// version from inform. The batch form follows the platform's API reference (docs/platform.md, § OpenAPI): up to
+// 100 DeviceName.N of one product, unknown names left out of the answer rather than refused, the rows
+// in Data.Data, DeviceSecret included as the platform includes it. Both answer exactly the SDK model's fields.
 import { apiError, invalidParameter } from '../api-error.js';
 import type { Device } from '../model.js';
-import { DEVICE_NAME_RULE, PRODUCT_KEY_RULE, productName, requireProduct, type ActionContext, type ActionHandler } from './context.js';
+import { DEVICE_NAME_RULE, PRODUCT_KEY_RULE } from '../../shared/platform-rules.js';
+import { productName, requireProduct, type ActionContext, type ActionHandler } from './context.js';
 
 const BATCH_MAX_DEVICES = 100;
 

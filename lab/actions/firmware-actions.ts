@@ -1,9 +1,9 @@
 // CreateOTAFirmware, QueryOTAFirmware, ListOTAFirmware.
 import { utc, type Firmware, type FirmwareFile } from '../model.js';
 import { apiError, invalidParameter, missingParameter } from '../api-error.js';
-import { findFirmware, page, PRODUCT_KEY_RULE, productName, requireProduct, type ActionContext, type ActionHandler } from './context.js';
+import { DEFAULT_MODULE, LIMITS, MODULE_NAME_RULE, PRODUCT_KEY_RULE, VERSION_RULE } from '../../shared/platform-rules.js';
+import { findFirmware, page, productName, requireProduct, type ActionContext, type ActionHandler } from './context.js';
 
-const VERSION_RULE = { pattern: /^[A-Za-z0-9._-]{1,64}$/, describe: '1–64 characters of letters, digits, ".", "_" or "-"' };
 const HEX32 = /^[0-9a-fA-F]{32}$/;
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 
@@ -11,7 +11,7 @@ export const createOtaFirmware: ActionHandler = (ctx) => {
   const p = ctx.params;
   const productKey = p.string('ProductKey', PRODUCT_KEY_RULE);
   requireProduct(ctx, productKey);
-  const firmwareName = p.string('FirmwareName', { maxLen: 40, describe: '1–40 characters' });
+  const firmwareName = p.string('FirmwareName', { maxLen: LIMITS.firmwareNameMaxChars, describe: `1–${LIMITS.firmwareNameMaxChars} characters` });
   const destVersion = p.string('DestVersion', VERSION_RULE);
   const signMethodRaw = p.optString('SignMethod') ?? 'MD5';
   const signMethod = signMethodRaw.toUpperCase();
@@ -21,8 +21,8 @@ export const createOtaFirmware: ActionHandler = (ctx) => {
   const type = (p.optInt('Type', 0, 1) ?? 0) as 0 | 1;
   const srcVersion = p.optString('SrcVersion', VERSION_RULE);
   if (type === 1 && !srcVersion) throw missingParameter('SrcVersion');
-  const moduleName = p.optString('ModuleName', { pattern: /^[A-Za-z0-9_-]{1,64}$/, describe: '1–64 letters, digits, "_" or "-"' }) ?? 'default';
-  const multiFiles: FirmwareFile[] = p.groups('MultiFiles', 20).map((g, i) => {
+  const moduleName = p.optString('ModuleName', MODULE_NAME_RULE) ?? DEFAULT_MODULE;
+  const multiFiles: FirmwareFile[] = p.groups('MultiFiles', LIMITS.multiFilesMax).map((g, i) => {
     const at = (f: string) => `MultiFiles.${i + 1}.${f}`;
     if (!g.Name) throw missingParameter(at('Name'));
     if (!g.Url) throw missingParameter(at('Url'));

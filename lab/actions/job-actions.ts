@@ -2,29 +2,29 @@
 // page. Refusals the platform documents no code for use the iot.ota.* codes listed in README.md.
 import type { Job } from '../model.js';
 import { apiError, invalidParameter } from '../api-error.js';
-import { DEVICE_NAME_RULE, findFirmware, page, PRODUCT_KEY_RULE, requireProduct, type ActionHandler } from './context.js';
-
-const TAG_KEY = /^[A-Za-z0-9_.-]{1,30}$/;
+import { DEVICE_NAME_RULE, LIMITS, PRODUCT_KEY_RULE, TAG_KEY_RULE } from '../../shared/platform-rules.js';
+import { findFirmware, page, requireProduct, type ActionHandler } from './context.js';
 
 export const createOtaVerifyJob: ActionHandler = (ctx) => {
   const p = ctx.params;
   const firmwareId = p.string('FirmwareId', { maxLen: 64 });
   const productKey = p.string('ProductKey', PRODUCT_KEY_RULE);
   // verify job: 1 to 10 devices, unique names
-  const names = p.list('TargetDeviceName', 10);
+  const names = p.list('TargetDeviceName', LIMITS.verifyJobDevicesMax);
   if (names.length === 0) throw apiError('MissingParameter', 'The input parameter "TargetDeviceName.N" that is mandatory for processing this request is not supplied.', 400);
   names.forEach((n, i) => { if (!DEVICE_NAME_RULE.pattern.test(n)) throw invalidParameter(`TargetDeviceName.${i + 1}`, DEVICE_NAME_RULE.describe, n); });
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw apiError('iot.ota.RepeatedDeviceName', `The device name ${JSON.stringify(dup)} appears more than once in TargetDeviceName.N.`);
   const timeoutRaw = p.optString('TimeoutInMinutes');
-  if (timeoutRaw !== undefined && (!/^\d{1,5}$/.test(timeoutRaw) || Number(timeoutRaw) < 1 || Number(timeoutRaw) > 1440)) {
-    throw apiError('iot.ota.InvalidTimeout', `TimeoutInMinutes must be a whole number from 1 to 1440, got ${JSON.stringify(timeoutRaw)}.`);
+  const { timeoutMinutesMin: tMin, timeoutMinutesMax: tMax } = LIMITS;
+  if (timeoutRaw !== undefined && (!/^\d{1,5}$/.test(timeoutRaw) || Number(timeoutRaw) < tMin || Number(timeoutRaw) > tMax)) {
+    throw apiError('iot.ota.InvalidTimeout', `TimeoutInMinutes must be a whole number from ${tMin} to ${tMax}, got ${JSON.stringify(timeoutRaw)}.`);
   }
   const downloadProtocol = (p.optString('DownloadProtocol') ?? 'HTTPS').toUpperCase();
   if (downloadProtocol !== 'HTTPS' && downloadProtocol !== 'MQTT') throw invalidParameter('DownloadProtocol', 'HTTPS or MQTT', p.optString('DownloadProtocol'));
   if (downloadProtocol === 'MQTT') throw apiError('iot.ota.DownloadProtocolNotSupported', 'The lab serves firmware over HTTPS only; MQTT block download is not implemented.');
-  const tags = p.groups('Tag', 10).map((g, i) => {
-    if (!g.Key || !TAG_KEY.test(g.Key)) throw invalidParameter(`Tag.${i + 1}.Key`, '1–30 letters, digits, "_", "." or "-"', g.Key);
+  const tags = p.groups('Tag', LIMITS.jobTagsMax).map((g, i) => {
+    if (!g.Key || !TAG_KEY_RULE.pattern.test(g.Key)) throw invalidParameter(`Tag.${i + 1}.Key`, TAG_KEY_RULE.describe, g.Key);
     if (!g.Value || g.Value.length > 1024) throw invalidParameter(`Tag.${i + 1}.Value`, '1–1024 characters', g.Value);
     return { Key: g.Key, Value: g.Value };
   });

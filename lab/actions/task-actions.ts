@@ -1,10 +1,10 @@
 // ListOTATaskByJob, CancelOTATaskByJob, ReupgradeOTATask, ConfirmOTATask, CancelOTATaskByDevice,
 // ListOTAUnfinishedTaskByDevice.
-import { FINAL_TASK_STATUSES, TASK_STATUSES, UNFINISHED_TASK_STATUSES } from '../../shared/platform-rules.js';
+import { DEVICE_NAME_RULE, FINAL_TASK_STATUSES, PRODUCT_KEY_RULE, TASK_STATUSES, UNFINISHED_TASK_STATUSES } from '../../shared/platform-rules.js';
 import type { TaskStatus } from '../../shared/platform-rules.js';
 import type { Device, Task } from '../model.js';
 import { apiError, invalidParameter, missingParameter } from '../api-error.js';
-import { DEVICE_NAME_RULE, findFirmware, page, PRODUCT_KEY_RULE, productName, type ActionContext, type ActionHandler } from './context.js';
+import { findFirmware, page, productName, type ActionContext, type ActionHandler } from './context.js';
 import { findJob } from './job-actions.js';
 
 /** The fields every task row has (the SDK models of both task lists). */

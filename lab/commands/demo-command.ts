@@ -4,11 +4,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OtaError } from '../../shared/errors.js';
+import { writeLabConnection } from '../../shared/lab-connection.js';
 import { createOpenApiCall } from '../../shared/openapi-client.js';
 import { startLab, type Lab } from '../start-lab.js';
 import type { Task } from '../model.js';
@@ -20,6 +21,8 @@ export interface DemoArgs {
   devices: number;
   sizeBytes: number;
   fail?: FailKind;
+  /** Keep the demo's folder (lab state, logs, JUnit) instead of removing it on exit. */
+  keep?: boolean;
 }
 
 const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -52,8 +55,12 @@ export async function runDemo(a: DemoArgs): Promise<number> {
   const onSignal = () => { interrupted = true; for (const c of children) c.kill('SIGTERM'); };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const lab = await startLab({ deviceCount: a.devices, connectionFile: labFile, stateDir: join(dir, 'lab-state') });
+  let started: Lab | undefined;
   try {
+    const lab = await startLab({ deviceCount: a.devices, connectionFile: labFile, stateDir: join(dir, 'lab-state') });
+    started = lab;
+    // The lab lives only as long as the demo: ota-verify then prints no re-attach hint that would outlive it.
+    await writeLabConnection(labFile, { ...lab.connection, ephemeral: true });
     say(`ota-lab demo: lab at ${lab.connection.apiEndpoint}, MQTT ${lab.connection.mqttUrl}; files in ${dir}`);
     // 1. A firmware, registered as a release pipeline would.
     const content = randomBytes(a.sizeBytes);
@@ -100,14 +107,22 @@ export async function runDemo(a: DemoArgs): Promise<number> {
     children.push(verify);
     const code = await new Promise<number>((resolve) => verify.on('close', (c) => resolve(c ?? 4)));
     say(`\nota-verify exited ${code}: ${({ 0: 'firmware verified', 1: 'verification failed', 4: 'stopped before the end' } as Record<number, string>)[code] ?? 'error'}`);
-    say(`agent logs: ${names.map((n) => join(dir, `${n}.log`)).join(' ')}`);
-    say(`JUnit report: ${join(dir, 'junit.xml')}`);
+    if (a.keep) {
+      say(`agent logs: ${names.map((n) => join(dir, `${n}.log`)).join(' ')}`);
+      say(`JUnit report: ${join(dir, 'junit.xml')}`);
+    }
     return interrupted ? 130 : code;
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('close', r)) : Promise.resolve())));
-    await lab.close();
+    await started?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    // The folder holds the firmware, every bench's download and the lab's state (385 MB for 64 MiB).
+    if (a.keep) say(`kept ${dir}`);
+    else {
+      await rm(dir, { recursive: true, force: true });
+      say(`removed ${dir} (--keep keeps it: lab state, agent logs, JUnit report)`);
+    }
   }
 }

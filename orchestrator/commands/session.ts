@@ -57,7 +57,9 @@ export function targetFlags(a: TargetArgs, target?: Target): string {
   return flags.join(' ');
 }
 
-export function watchHint(s: Session, jobId: string): string {
+/** The command that re-attaches to a job, or none when the lab ends with this run (the demo's). */
+export function watchHint(s: Session, jobId: string): string | undefined {
+  if (s.target.ephemeralLab) return undefined;
   return `ota-verify watch ${jobId} ${targetFlags(s.args, s.target)}`;
 }
 

@@ -20,7 +20,8 @@ export async function watchToVerdict(s: Session, jobId: string, facts: RunFacts,
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   facts.jobId = jobId;
-  s.view.say(`watching verify job ${jobId} (re-attach with: ${watchHint(s, jobId)})`);
+  const hint = watchHint(s, jobId);
+  s.view.say(hint ? `watching verify job ${jobId} (re-attach with: ${hint})` : `watching verify job ${jobId}`);
   try {
     const last = await watchJob({
       api: s.api, clock: systemClock, log: s.log, jobId, firmwareId: facts.firmwareId, ...(jobStatus ? { jobStatus } : {}), minIntervalMs: s.args.pollMinMs, maxIntervalMs: s.args.pollMaxMs,
@@ -31,7 +32,7 @@ export async function watchToVerdict(s: Session, jobId: string, facts: RunFacts,
     facts.snapshot = last;
   } catch (err) {
     if (!isOtaError(err, 'STOPPED')) throw err;
-    let message = `stopped watching; the job goes on. Re-attach with: ${watchHint(s, jobId)}`;
+    let message = hint ? `stopped watching; the job goes on. Re-attach with: ${hint}` : 'stopped watching; the lab stops too';
     if (s.args.cancelOnInterrupt) {
       await s.api.request('CancelOTATaskByJob', { JobId: jobId, CancelQueuedTask: true, CancelNotifiedTask: true, CancelInProgressTask: true, CancelUnconfirmedTask: true, IotInstanceId: s.target.iotInstanceId }, { urgent: true });
       message = `stopped; the unfinished tasks of job ${jobId} are cancelled`;

@@ -8,7 +8,7 @@ describe('ota-lab demo', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/bench-05\s+SUCCEEDED\s+100%/);
     expect(r.stdout).toContain('ota-verify exited 0: firmware verified');
-    expect(r.stdout).toMatch(/agent logs: \S+bench-01\.log/);
+    expect(r.stdout).toMatch(/removed \S+ota-demo-\S+ \(--keep keeps it/);
   });
 
   it.each([

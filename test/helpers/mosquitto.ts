@@ -1,5 +1,5 @@
 // Debian's mosquitto on a free loopback port, for the external-broker tests. Fails (never skips)
-// when mosquitto cannot be started: .ci/run installs it.
+// when mosquitto cannot be started; npm test installs it first (test/setup/global-setup.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// Device authentication and topic permissions of the lab's broker (PROTOCOL.md §1).
+// Device authentication and topic permissions of the lab's broker (docs/platform.md § Device connection).
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { signDeviceCredentials } from '../../shared/device-credentials.js';

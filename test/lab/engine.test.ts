@@ -1,4 +1,4 @@
-// Raw mqtt.js devices drive lab tasks to every final state (PROTOCOL.md §3).
+// Raw mqtt.js devices drive lab tasks to every final state (docs/platform.md § Task lifecycle).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../shared/clock.js';
 import { startLab, type Lab } from '../../lab/start-lab.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalQuery, checkRpcSignature, percentEncode, rpcTimestamp, signRpc } from '../../shared/api-signing.js';
 
-describe('OpenAPI signing, SignatureVersion 1.0 (PROTOCOL.md §4)', () => {
+describe('OpenAPI signing, SignatureVersion 1.0 (docs/platform.md § Request signing V1)', () => {
   const vector = {
     AccessKeyId: 'testid', Action: 'DescribeRegions', Format: 'XML', SignatureMethod: 'HMAC-SHA1',
     SignatureNonce: '3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf', SignatureVersion: '1.0', Timestamp: '2016-02-23T12:46:24Z', Version: '2014-05-26',

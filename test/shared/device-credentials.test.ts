@@ -8,7 +8,7 @@ import { isOtaError } from '../../shared/errors.js';
 
 const require = createRequire(import.meta.url);
 
-describe('device credentials (PROTOCOL.md §1)', () => {
+describe('device credentials (docs/platform.md § Device connection)', () => {
   it('reproduces the documented example', () => {
     const content = signingContent({ clientId: '12345', deviceName: 'device', productKey: 'pk', timestamp: '789' });
     expect(content).toBe('clientId12345deviceNamedeviceproductKeypktimestamp789');

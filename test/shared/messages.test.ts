@@ -1,4 +1,4 @@
-// Documented payloads as literal JSON (PROTOCOL.md §2), never round-trips through our own encoder.
+// Documented payloads as literal JSON (docs/platform.md § Inform to § Firmware get), never round-trips through our own encoder.
 import { describe, expect, it } from 'vitest';
 import {
   firmwareGetReplySchema, firmwareGetSchema, informSchema, parseMessage, progressSchema, upgradeNoticeSchema,

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { deviceTopic, mayPublish, maySubscribe, parseDeviceTopic } from '../../shared/topics.js';
 import { isOtaError } from '../../shared/errors.js';
 
-describe('topics (PROTOCOL.md §2)', () => {
+describe('topics (docs/platform.md § Topics and directions)', () => {
   const id = { productKey: 'a1TestPK001', deviceName: 'dev001' };
   it('builds and recognises every topic', () => {
     const expected = {

@@ -1,0 +1,47 @@
+// yargs' refusals in the user's words: "Unknown arguments: lab, verfy" becomes "unknown command
+// 'verfy' (did you mean verify?)", and "Not enough non-option arguments: got 0, need at least 1"
+// becomes "status needs a JOB_ID". Anything else passes through unchanged.
+
+export interface CommandSpec {
+  /** Command words as typed first, e.g. `verify`, `firmware`. */
+  commands: readonly string[];
+  /** What each command's positional is called, e.g. { status: 'a JOB_ID' }. */
+  positionals: Readonly<Record<string, string>>;
+}
+
+/** Edit distance, for "did you mean". */
+export function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i += 1) {
+    let prev = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j += 1) {
+      const cur = row[j] as number;
+      row[j] = Math.min(cur + 1, (row[j - 1] as number) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length] as number;
+}
+
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: { c: string; d: number } | undefined;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (!best || d < best.d) best = { c, d };
+  }
+  return best && best.d <= Math.max(1, Math.ceil(best.c.length / 3)) ? best.c : undefined;
+}
+
+export function usageMessage(msg: string, argv: readonly string[], spec: CommandSpec): string {
+  const first = argv.find((a) => !a.startsWith('-'));
+  if (first !== undefined && !spec.commands.includes(first) && /^Unknown arguments?:/.test(msg)) {
+    const guess = closest(first, spec.commands);
+    return guess ? `unknown command '${first}' (did you mean ${guess}?)` : `unknown command '${first}'; the commands are ${spec.commands.join(', ')}`;
+  }
+  if (first !== undefined && /^Not enough non-option arguments/.test(msg)) {
+    const what = spec.positionals[first];
+    if (what) return `${first} needs ${what}`;
+  }
+  return msg;
+}
