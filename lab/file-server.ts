@@ -29,6 +29,8 @@ export interface FileServerOptions {
   faultFor: (objectKey: string) => FaultState | undefined;
   /** Set (or with `undefined`, clear) a firmware's faults; returns an error text when refused. */
   setFault: (firmwareId: string, plan: unknown) => string | undefined;
+  /** PostObject (a form POSTed to the bucket's root): lab/object-upload.ts. */
+  postObject?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 }
 
 const OBJECT_PREFIX = '/fw/';
@@ -114,6 +116,7 @@ export class FileServer {
     try {
       const url = new URL(req.url ?? '/', 'http://lab');
       if (url.pathname.startsWith('/admin/')) return await this.#admin(req, res, url);
+      if (req.method === 'POST' && url.pathname === '/' && this.#o.postObject) return await this.#o.postObject(req, res);
       if (!url.pathname.startsWith(OBJECT_PREFIX) || (req.method !== 'GET' && req.method !== 'HEAD')) return ossError(res, 404, 'NoSuchKey', 'The specified key does not exist.');
       const check = checkObjectUrl(this.#o.urlKey, url.pathname, url.searchParams, this.#o.clock.now());
       if (check === 'expired') return ossError(res, 403, 'AccessDenied', 'Request has expired.');
