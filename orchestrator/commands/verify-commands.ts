@@ -10,6 +10,7 @@ import { LiveView, devicesOf, junitXml, writeAtomic, type VerifyResult } from '.
 import { checkVerifyRequest } from '../verify-request.js';
 import { createVerifyJob, planVerify, queryFirmware, refused } from '../verify-job.js';
 import { watchJob, type Snapshot } from '../watch.js';
+import type { UploadArgs } from '../upload-request.js';
 
 export interface SessionArgs extends TargetArgs {
   json: boolean;
@@ -22,7 +23,7 @@ export interface SessionArgs extends TargetArgs {
   cancelOnInterrupt: boolean;
 }
 
-interface Session {
+export interface Session {
   api: PlatformApi;
   target: Target;
   log: Logger;
@@ -30,7 +31,7 @@ interface Session {
   args: SessionArgs;
 }
 
-async function session(a: SessionArgs): Promise<Session> {
+export async function session(a: SessionArgs): Promise<Session> {
   const target = await resolveTarget(a);
   const log = createLogger({ name: 'ota-verify', level: a.logLevel, secrets: target.secrets });
   const api = new PlatformApi({
@@ -109,14 +110,20 @@ export interface VerifyArgs extends SessionArgs {
   needConfirm: boolean;
   downloadProtocol: string;
   wait: boolean;
+  /** --file: upload and register this file (or find it registered) and verify that firmware. */
+  upload?: UploadArgs;
 }
 
 export async function runVerify(a: VerifyArgs): Promise<number> {
   const startedMs = Date.now();
   // Local checks first: no API call for a request that cannot be right.
   const target = a.lab ? await resolveTarget(a) : undefined;
-  const req = checkVerifyRequest({ productKey: a.productKey ?? target?.productKey, firmwareId: a.firmwareId, devices: a.devices, timeoutMinutes: a.timeoutMinutes, tags: a.tags, needPush: a.push, needConfirm: a.needConfirm, downloadProtocol: a.downloadProtocol, ...(a.instanceId ? { iotInstanceId: a.instanceId } : {}) });
+  // --file: the file is checked here with the rest; its FirmwareId comes from the upload step below.
+  const fileStep = a.upload ? await import('./upload-command.js') : undefined;
+  const fromFile = a.upload && fileStep ? await fileStep.checkedUpload({ ...a, upload: a.upload }) : undefined;
+  const req = checkVerifyRequest({ productKey: a.productKey ?? target?.productKey, firmwareId: a.firmwareId ?? (fromFile ? '(from --file)' : undefined), devices: a.devices, timeoutMinutes: a.timeoutMinutes, tags: a.tags, needPush: a.push, needConfirm: a.needConfirm, downloadProtocol: a.downloadProtocol, ...(a.instanceId ? { iotInstanceId: a.instanceId } : {}) });
   const s = await session(a);
+  if (fromFile && fileStep) req.firmwareId = (await fileStep.uploadStep(s, fromFile, (line) => s.view.say(line))).firmwareId;
   const plan = await planVerify(s.api, req);
   for (const w of plan.warnings) process.stderr.write(`warning: ${w}\n`);
   const base = { firmwareId: req.firmwareId, productKey: req.productKey, startedMs, warnings: plan.warnings };
