@@ -123,6 +123,9 @@ export class ObjectUploads {
       form.on('file', (name, stream) => {
         if (fileSeen || name.toLowerCase() !== 'file') return void stream.resume();
         fileSeen = true;
+        // A client that goes away mid-file ends the parse without ending the file: end it here, so
+        // the partial file is removed and nothing waits forever.
+        req.once('close', () => { if (!req.complete) stream.destroy(new Error('the client went away mid-upload')); });
         this.#store(stream, fields).then(resolve, (err: unknown) => resolve(err instanceof StoreRefused ? err.refusal : internal(err, this.#o.log)));
       });
       form.on('finish', () => { if (!fileSeen) resolve({ status: 400, code: 'InvalidArgument', message: 'The form has no "file" field (it must come last).' }); });

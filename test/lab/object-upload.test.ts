@@ -3,6 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { request as httpRequest } from 'node:http';
 import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ManualClock } from '../../shared/clock.js';
 import { startLab, type Lab } from '../../lab/start-lab.js';
 import { codeOf, popClient } from '../helpers/lab-fixtures.js';
@@ -156,5 +159,34 @@ describe('PostObject', () => {
     clock.advance(6 * 60_000);
     await vi.waitFor(async () => { expect((await getObject(dropped.FirmwareUrl)).status).toBe(404); }, { timeout: 10_000, interval: 50 });
     expect((await getObject(kept.FirmwareUrl)).status).toBe(200);
+  });
+});
+
+describe('PostObject, a client that goes away mid-file', () => {
+  it('leaves no partial file behind and the store keeps taking uploads', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'upload-abort-'));
+    const own = await startLab({ deviceCount: 1, throttle: 'off', stateDir }, { clock: new ManualClock(Date.now()) });
+    try {
+      const g = own.uploads.grant('bin');
+      const boundary = 'x-abort-boundary';
+      const head = [['key', g.Key], ['policy', g.Policy], ['OSSAccessKeyId', g.OSSAccessKeyId], ['Signature', g.Signature]]
+        .map(([k, v]) => `--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`).join('');
+      const req = httpRequest(g.Host, { method: 'POST', headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': 50_000_000 } });
+      req.on('error', () => undefined);
+      req.write(`${head}--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.bin"\r\n\r\n`);
+      req.write(Buffer.alloc(1_000_000, 1));
+      const partsNow = async () => (await readdir(join(stateDir, 'objects'), { recursive: true })).filter((f) => f.endsWith('.part'));
+      await vi.waitFor(async () => { expect(await partsNow()).toHaveLength(1); }, { timeout: 10_000, interval: 20 });
+      req.destroy();
+      await vi.waitFor(async () => { expect(await partsNow()).toEqual([]); }, { timeout: 10_000, interval: 20 });
+      const next = own.uploads.grant('bin');
+      const form = new FormData();
+      for (const [k, v] of [['key', next.Key], ['policy', next.Policy], ['OSSAccessKeyId', next.OSSAccessKeyId], ['Signature', next.Signature]] as const) form.append(k, v);
+      form.append('file', new Blob(['ok']), 'a.bin');
+      expect((await fetch(next.Host, { method: 'POST', body: form })).status).toBe(204);
+    } finally {
+      await own.close();
+      await rm(stateDir, { recursive: true, force: true });
+    }
   });
 });
