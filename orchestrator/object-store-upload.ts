@@ -73,7 +73,11 @@ export async function postObject(grant: PostObjectGrant, file: Blob, fileName: s
   } catch (err) {
     if (err instanceof OtaError) throw err;
     const why = stalled ? `nothing moved for ${Math.round(o.stallTimeoutMs / 1000)} s` : errorMessage(err) + causeOf(err);
-    throw new OtaError('TRANSPORT_ERROR', `uploading ${fileName} to ${host} failed: ${why}`, { cause: err, details: { host, sentBytes: sent } });
+    // A certificate the client does not trust will not be trusted on a second try either.
+    const code = (err as { cause?: { code?: unknown } }).cause?.code;
+    const netCode = typeof code === 'string' ? code : '';
+    const tlsUntrusted = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(netCode);
+    throw new OtaError('TRANSPORT_ERROR', `uploading ${fileName} to ${host} failed: ${why}`, { cause: err, details: { host, sentBytes: sent, netCode, tlsUntrusted } });
   } finally {
     timer?.cancel();
   }

@@ -102,7 +102,7 @@ async function upload(d: UploadDeps, req: UploadRequest, blob: Blob): Promise<st
       return grant.FirmwareUrl;
     } catch (err) {
       const expired = isOtaError(err, 'REFUSED') && err.details.storeCode === 'AccessDenied' && /expired/i.test(err.message);
-      if (attempt >= 2 || !(isOtaError(err, 'TRANSPORT_ERROR') || expired)) throw err;
+      if (attempt >= 2 || !((isOtaError(err, 'TRANSPORT_ERROR') && err.details.tlsUntrusted !== true) || expired)) throw err;
       d.say(`upload failed (${errorMessage(err)}); once more with a fresh policy`);
     }
   }

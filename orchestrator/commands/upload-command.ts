@@ -1,6 +1,8 @@
 // `ota-verify upload FILE --version V …` (prints the FirmwareId), and the upload step of
 // `ota-verify verify --file FILE …`: one place that turns a file into a FirmwareId for both.
 import { systemClock } from '../../shared/clock.js';
+import { OtaError, isOtaError } from '../../shared/errors.js';
+import { readLabConnection } from '../../shared/lab-connection.js';
 import { resolveTarget } from '../target.js';
 import { firmwareFromFile, type UploadOutcome } from '../upload.js';
 import { progressBar } from '../upload-progress.js';
@@ -20,6 +22,13 @@ export async function uploadStep(s: Session, req: UploadRequest, say: (line: str
       say: (line) => { bar?.done(); say(line); },
       onProgress: (sent, total) => bar?.update(sent, total),
     }, req);
+  } catch (err) {
+    // The lab's --tls file server has a CA of its own, which Node's fetch trusts only from the environment.
+    if (isOtaError(err, 'TRANSPORT_ERROR') && err.details.tlsUntrusted === true && s.args.lab) {
+      const caFile = (await readLabConnection(s.args.lab)).caFile;
+      if (caFile) throw new OtaError(err.code, err.message, { cause: err, details: err.details, expected: `the lab's CA trusted: run with NODE_EXTRA_CA_CERTS=${caFile}` });
+    }
+    throw err;
   } finally {
     bar?.done();
   }

@@ -18,9 +18,9 @@ beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'upload-cli-')); });
 afterEach(async () => { for (const c of cleanup.splice(0).reverse()) await c(); });
 afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
 
-async function lab(benches: number): Promise<{ lab: Lab; labFile: string }> {
+async function lab(benches: number, tls = false): Promise<{ lab: Lab; labFile: string }> {
   const labFile = join(dir, `lab-${Math.random().toString(36).slice(2)}.json`);
-  const l = await startLab({ deviceCount: Math.max(benches, 1), throttle: 'off', connectionFile: labFile });
+  const l = await startLab({ deviceCount: Math.max(benches, 1), throttle: 'off', connectionFile: labFile, tls });
   cleanup.push(() => l.close());
   for (let i = 1; i <= benches; i++) {
     const name = `bench-${String(i).padStart(2, '0')}`;
@@ -139,5 +139,19 @@ describe('ota-verify upload', () => {
     expect(calls(l, 'GenerateOTAUploadURL')).toBe(1);
     expect(l.store.state.firmware).toHaveLength(1);
     expect(await readFile(path)).toEqual(content);
+  });
+});
+
+describe('ota-verify upload to a lab with --tls', () => {
+  it('says how to trust the lab\'s CA when the store\'s certificate is not trusted (exit 3, one try), and uploads once it is', async () => {
+    const { lab: l, labFile } = await lab(0, true);
+    const { path } = await firmwareFile('tls.bin', 5000);
+    const untrusted = await runCliToEnd(BIN.verify, ['upload', path, '--lab', labFile, '--version', '1.0.0']);
+    expect(untrusted.code, untrusted.stderr).toBe(3);
+    expect(untrusted.stderr).toContain(`expected: the lab's CA trusted: run with NODE_EXTRA_CA_CERTS=${l.connection.caFile ?? '?'}`);
+    expect(calls(l, 'GenerateOTAUploadURL')).toBe(1);
+    const trusted = await runCliToEnd(BIN.verify, ['upload', path, '--lab', labFile, '--version', '1.0.0'], { env: { NODE_EXTRA_CA_CERTS: l.connection.caFile } });
+    expect(trusted.code, trusted.stderr).toBe(0);
+    expect(trusted.stdout).toBe(`${l.store.state.firmware[0]?.firmwareId}\n`);
   });
 });
