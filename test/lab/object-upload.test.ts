@@ -184,6 +184,17 @@ describe('PostObject, a client that goes away mid-file', () => {
       for (const [k, v] of [['key', next.Key], ['policy', next.Policy], ['OSSAccessKeyId', next.OSSAccessKeyId], ['Signature', next.Signature]] as const) form.append(k, v);
       form.append('file', new Blob(['ok']), 'a.bin');
       expect((await fetch(next.Host, { method: 'POST', body: form })).status).toBe(204);
+      // A form cut short mid-file (the body ends without its closing boundary): 400, nothing kept.
+      const cut = own.uploads.grant('bin');
+      const cutHead = [['key', cut.Key], ['policy', cut.Policy], ['OSSAccessKeyId', cut.OSSAccessKeyId], ['Signature', cut.Signature]]
+        .map(([k, v]) => `--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`).join('');
+      const res = await fetch(cut.Host, {
+        method: 'POST', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+        body: Buffer.concat([Buffer.from(`${cutHead}--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.bin"\r\n\r\n`), Buffer.alloc(500_000, 1)]),
+      });
+      expect([res.status, /<Code>([^<]*)<\/Code>/.exec(await res.text())?.[1]]).toEqual([400, 'MalformedPOSTRequest']);
+      await vi.waitFor(async () => { expect(await partsNow()).toEqual([]); }, { timeout: 10_000, interval: 20 });
+      expect((await fetch(own.files.signedUrl(cut.FirmwareUrl, 60))).status).toBe(404);
     } finally {
       await own.close();
       await rm(stateDir, { recursive: true, force: true });
