@@ -142,6 +142,26 @@ describe('ota-verify upload', () => {
   });
 });
 
+describe('ota-verify upload, finding the firmware among many', () => {
+  it('pages through ListOTAFirmware: a firmware past the first 100 is found, not uploaded again', async () => {
+    const { lab: l, labFile } = await lab(0);
+    const { path } = await firmwareFile('paged.bin', 2000);
+    const first = await runCliToEnd(BIN.verify, ['upload', path, '--lab', labFile, '--version', '7.0.0']);
+    expect(first.code, first.stderr).toBe(0);
+    // 150 other firmware registered before it: ours is on ListOTAFirmware's second page.
+    const ours = l.store.state.firmware.splice(0);
+    for (let i = 0; i < 150; i++) {
+      l.store.state.firmware.push({ ...structuredClone(ours[0]!), firmwareId: `fwother${i}`, firmwareName: `other-${i}`, destVersion: `6.${i}` });
+    }
+    l.store.state.firmware.push(...ours);
+    const again = await runCliToEnd(BIN.verify, ['upload', path, '--lab', labFile, '--version', '7.0.0', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ firmwareId: ours[0]?.firmwareId, reused: true });
+    expect(calls(l, 'GenerateOTAUploadURL')).toBe(1);
+    expect(l.requests.filter((r) => r.action === 'ListOTAFirmware').length).toBeGreaterThanOrEqual(3);
+  });
+});
+
 describe('ota-verify upload to a lab with --tls', () => {
   it('says how to trust the lab\'s CA when the store\'s certificate is not trusted (exit 3, one try), and uploads once it is', async () => {
     const { lab: l, labFile } = await lab(0, true);
