@@ -6,7 +6,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLab, type Lab } from '../../lab/start-lab.js';
+import { ManualClock } from '../../shared/clock.js';
+import { startLab, type Lab, type ApiRequestRecord } from '../../lab/start-lab.js';
 import { FileServer } from '../../lab/file-server.js';
 import { deviceStatus } from '../helpers/lab-fixtures.js';
 import { testAgent } from '../helpers/agent-fixtures.js';
@@ -18,9 +19,9 @@ beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'upload-cli-')); });
 afterEach(async () => { for (const c of cleanup.splice(0).reverse()) await c(); });
 afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
 
-async function lab(benches: number, tls = false): Promise<{ lab: Lab; labFile: string }> {
+async function lab(benches: number, tls = false, clock?: ManualClock): Promise<{ lab: Lab; labFile: string }> {
   const labFile = join(dir, `lab-${Math.random().toString(36).slice(2)}.json`);
-  const l = await startLab({ deviceCount: Math.max(benches, 1), throttle: 'off', connectionFile: labFile, tls });
+  const l = await startLab({ deviceCount: Math.max(benches, 1), throttle: 'off', connectionFile: labFile, tls }, clock ? { clock } : {});
   cleanup.push(() => l.close());
   for (let i = 1; i <= benches; i++) {
     const name = `bench-${String(i).padStart(2, '0')}`;
@@ -159,6 +160,27 @@ describe('ota-verify upload, finding the firmware among many', () => {
     expect(JSON.parse(again.stdout)).toMatchObject({ firmwareId: ours[0]?.firmwareId, reused: true });
     expect(calls(l, 'GenerateOTAUploadURL')).toBe(1);
     expect(l.requests.filter((r) => r.action === 'ListOTAFirmware').length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('ota-verify upload when the policy has expired on arrival', () => {
+  it('asks for a fresh policy once and uploads with it', async () => {
+    const clock = new ManualClock(Date.now());
+    const { lab: l, labFile } = await lab(0, false, clock);
+    // The lab's minute passes right after it hands out the first policy (as on a slow or queued link).
+    const push = l.requests.push.bind(l.requests);
+    let jumped = false;
+    l.requests.push = (...rows: ApiRequestRecord[]) => {
+      if (!jumped && rows[0]?.action === 'GenerateOTAUploadURL') { jumped = true; clock.advance(61_000); }
+      return push(...rows);
+    };
+    const { path, content } = await firmwareFile('late.bin', 3000);
+    const r = await runCliToEnd(BIN.verify, ['upload', path, '--lab', labFile, '--version', '8.0.0']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('Policy expired');
+    expect(calls(l, 'GenerateOTAUploadURL')).toBe(2);
+    expect(l.store.state.firmware).toHaveLength(1);
+    expect(l.store.state.firmware[0]?.firmwareSign).toBe(sha256(content));
   });
 });
 
