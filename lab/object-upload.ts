@@ -51,6 +51,9 @@ const FORM_LIMITS = { fields: 32, fieldSize: 16 * 1024, fieldNameSize: 100, file
 /** Multipart framing around the file, for refusing a declared Content-Length before reading it. */
 const FORM_OVERHEAD_MAX = 256 * 1024;
 const PURGE_EVERY_MS = 5 * 60_000;
+/** What a refused request may still send before the answer goes out (see storeError). */
+const DRAIN_MAX_BYTES = 8 * 1024 * 1024;
+const DRAIN_MS = 2000;
 
 export class ObjectUploads {
   readonly #o: ObjectUploadOptions;
@@ -100,11 +103,11 @@ export class ObjectUploads {
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestId = randomUUID().replace(/-/g, '').slice(0, 24).toUpperCase();
-    const refuse = (r: StoreRefusal) => storeError(req, res, r, requestId, new URL(this.#o.base()).host);
+    const refuse = (r: StoreRefusal, drain = true) => storeError(req, res, r, requestId, new URL(this.#o.base()).host, drain);
     const type = req.headers['content-type'] ?? '';
     if (!/^multipart\/form-data;.*boundary=/i.test(type)) return refuse({ status: 400, code: 'InvalidArgument', message: 'The request Content-Type must be multipart/form-data; boundary=….' });
     const declared = Number(req.headers['content-length'] ?? NaN);
-    if (declared > this.#o.maxBytes + FORM_OVERHEAD_MAX) return refuse(tooLarge(this.#o.maxBytes));
+    if (declared > this.#o.maxBytes + FORM_OVERHEAD_MAX) return refuse(tooLarge(this.#o.maxBytes), false);
     let form: ReturnType<typeof Busboy>;
     try {
       form = Busboy({ headers: req.headers as BusboyHeaders, limits: FORM_LIMITS });
@@ -124,8 +127,10 @@ export class ObjectUploads {
         if (fileSeen || name.toLowerCase() !== 'file') return void stream.resume();
         fileSeen = true;
         // A client that goes away mid-file ends the parse without ending the file: end it here, so
-        // the partial file is removed and nothing waits forever.
-        req.once('close', () => { if (!req.complete) stream.destroy(new Error('the client went away mid-upload')); });
+        // the partial file is removed and nothing waits forever. Destroyed without an error: the
+        // write's pipeline fails on the early close, and a refused (drained) file has no listener
+        // an error could reach, which would take the whole lab down.
+        req.once('close', () => { if (!req.complete) stream.destroy(); });
         this.#store(stream, fields).then(resolve, (err: unknown) => resolve(err instanceof StoreRefused ? err.refusal : internal(err, this.#o.log)));
       });
       form.on('finish', () => { if (!fileSeen) resolve({ status: 400, code: 'InvalidArgument', message: 'The form has no "file" field (it must come last).' }); });
@@ -228,16 +233,30 @@ function xml(text: string): string {
   return text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** The store's XML error. The rest of the body is not read: the connection closes after the answer,
- *  which is drained briefly so the client reads the answer instead of a reset. */
-function storeError(req: IncomingMessage, res: ServerResponse, r: StoreRefusal, requestId: string, hostId: string): void {
+/** The store's XML error. A client still sending reads an answer only if the rest of its body is
+ *  read first (answering and closing at once gives it a broken pipe instead): up to 8 MiB or 2 s of
+ *  it is read and dropped, then the answer goes out; past that (a body refused for its size) the
+ *  answer goes out at once and the connection closes. */
+function storeError(req: IncomingMessage, res: ServerResponse, r: StoreRefusal, requestId: string, hostId: string, drain = true): void {
   const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error>\n  <Code>${r.code}</Code>\n  <Message>${xml(r.message)}</Message>\n  <RequestId>${requestId}</RequestId>\n  <HostId>${xml(hostId)}</HostId>\n</Error>\n`;
   if (res.headersSent) return void res.destroy();
-  res.writeHead(r.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), 'x-oss-request-id': requestId, connection: 'close' });
-  res.end(body);
-  if (req.complete) return;
+  let answered = false;
+  const answer = (close: boolean) => {
+    if (answered) return;
+    answered = true;
+    clearTimeout(timer);
+    req.off('data', count);
+    res.writeHead(r.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), 'x-oss-request-id': requestId, ...(close ? { connection: 'close' } : {}) });
+    res.end(body);
+    if (close) res.once('finish', () => { const t = setTimeout(() => req.destroy(), DRAIN_MS); t.unref(); req.once('close', () => clearTimeout(t)); });
+  };
+  let left = DRAIN_MAX_BYTES;
+  const count = (chunk: Buffer) => { left -= chunk.length; if (left < 0) answer(true); };
+  const timer = setTimeout(() => answer(true), DRAIN_MS);
+  timer.unref();
+  if (req.complete || !drain) return answer(!req.complete);
+  req.on('data', count);
+  req.once('end', () => answer(false));
+  req.once('close', () => answer(true));
   req.resume();
-  const t = setTimeout(() => req.destroy(), 2000);
-  t.unref();
-  req.once('close', () => clearTimeout(t));
 }

@@ -179,6 +179,21 @@ describe('PostObject, a client that goes away mid-file', () => {
       await vi.waitFor(async () => { expect(await partsNow()).toHaveLength(1); }, { timeout: 10_000, interval: 20 });
       req.destroy();
       await vi.waitFor(async () => { expect(await partsNow()).toEqual([]); }, { timeout: 10_000, interval: 20 });
+      // Refused while the file still streams in, then the client goes away: the lab must not fall over.
+      const refused = own.uploads.grant('bin');
+      const status = await new Promise<number>((resolve, reject) => {
+        const r2 = httpRequest(refused.Host, { method: 'POST', headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': 50_000_000 } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+          r2.destroy();
+        });
+        r2.on('error', () => undefined);
+        r2.on('close', () => reject(new Error('closed before an answer')));
+        r2.write(head.replace(g.Signature, Buffer.alloc(20, 9).toString('base64')).replace(g.Key, refused.Key).replace(g.Policy, refused.Policy));
+        r2.write(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.bin"\r\n\r\n`);
+        r2.write(Buffer.alloc(1_000_000, 1));
+      });
+      expect(status).toBe(403);
       const next = own.uploads.grant('bin');
       const form = new FormData();
       for (const [k, v] of [['key', next.Key], ['policy', next.Policy], ['OSSAccessKeyId', next.OSSAccessKeyId], ['Signature', next.Signature]] as const) form.append(k, v);
