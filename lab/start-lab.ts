@@ -20,6 +20,9 @@ import { utc } from './model.js';
 import { OtaEngine } from './ota-engine.js';
 import { LAB_ACTIONS } from './actions/registry.js';
 import { LabStore } from './store.js';
+import { ObjectUploads } from './object-upload.js';
+import { generateOtaUploadUrl } from './actions/upload-actions.js';
+import { LIMITS } from '../shared/platform-rules.js';
 import { ensureLabTls } from './tls.js';
 
 /** The request log keeps at most this many entries (benchmarks read the recent ones). */
@@ -42,6 +45,8 @@ export interface Lab {
   readonly store: LabStore;
   readonly engine: OtaEngine;
   readonly files: FileServer;
+  /** The object store's PostObject side: GenerateOTAUploadURL's policies and the purge of unregistered uploads. */
+  readonly uploads: ObjectUploads;
   /** The embedded broker; undefined with an external one. */
   readonly broker: LabBroker | undefined;
   /** Every API request, for tests and benchmarks that count calls. */
@@ -86,9 +91,16 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
   };
 
   try {
+    const urlKey = { accessKeyId: store.state.accessKeys[0]?.accessKeyId ?? 'lab', secret: urlSecret(store) };
+    // GenerateOTAUploadURL policies: upload within a minute, register within an hour (docs/platform.md).
+    const uploads: ObjectUploads = new ObjectUploads({
+      objectsDir: join(dataDir, 'objects'), clock, log, key: urlKey, base: () => files.base, objectUrl: (k) => files.objectUrl(k),
+      isRegistered: (k) => store.state.firmware.some((f) => FileServer.objectKeyOf(f.firmwareUrl) === k || f.multiFiles.some((m) => FileServer.objectKeyOf(m.url) === k)),
+      maxBytes: LIMITS.firmwareSizeMaxBytes, policyTtlMs: 60_000, purgeAfterMs: 3_600_000,
+    });
     const files = new FileServer({
       host: options.host, port: options.filePort, ...(options.fileHost ? { publicHost: options.fileHost.replace(/^\[|\]$/g, '') } : {}), objectsDir: join(dataDir, 'objects'), clock, log,
-      urlKey: { accessKeyId: store.state.accessKeys[0]?.accessKeyId ?? 'lab', secret: urlSecret(store) },
+      urlKey, postObject: (req, res) => uploads.handle(req, res),
       adminToken,
       ...(tls ? { tls: { key: tls.key, cert: tls.cert } } : {}),
       faultFor: (key) => {
@@ -99,6 +111,8 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
     });
     const fileBase = await files.listen();
     closers.push(() => files.close());
+    await uploads.start();
+    closers.push(() => uploads.close());
 
     // The engine sends through the link, which needs the engine to exist first.
     const linkRef: { current?: EngineLink } = {};
@@ -132,7 +146,8 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
     engine.start();
 
     const api = new ApiServer({
-      host: options.host, port: options.apiPort, clock, log, throttle: options.throttle, actions: LAB_ACTIONS,
+      host: options.host, port: options.apiPort, clock, log, throttle: options.throttle,
+      actions: { ...LAB_ACTIONS, GenerateOTAUploadURL: generateOtaUploadUrl(uploads) },
       context: () => ({ store, engine, clock, unfinishedFilter: options.unfinishedFilter }),
       ...(options.instanceId ? { instanceId: options.instanceId } : {}),
       // Bounded by count (entries hold only a served action's name, a code and a time).
@@ -154,7 +169,7 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
 
     let closing: Promise<void> | undefined;
     return {
-      options, connection, store, engine, files, broker, requests,
+      options, connection, store, engine, files, uploads, broker, requests,
       setFault(firmwareId, plan) {
         const refused = applyFault(firmwareId, plan);
         if (refused) throw new OtaError('INVALID_FAULT', refused);
