@@ -27,7 +27,7 @@ describe('ota-lab demo clean-up', () => {
     expect(r.stdout + r.stderr).not.toMatch(/ota-verify watch \S+ --lab/);
   });
 
-  it('with --keep: keeps the folder with the lab's state, logs and JUnit report, and says where', async () => {
+  it('with --keep: keeps the folder with the lab state, logs and JUnit report, and says where', async () => {
     const r = await runCliToEnd(BIN.lab, ['demo', '--devices', '1', '--size', '64KiB', '--keep']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const dir = folderOf(r.stdout);
