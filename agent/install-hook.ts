@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OtaError } from '../shared/errors.js';
+import { runHook } from './hook-runner.js';
 
 export interface InstallFacts {
   version: string;
@@ -25,38 +26,11 @@ export function hookEnv(f: InstallFacts): Record<string, string> {
 }
 
 export async function runInstallHook(command: string, facts: InstallFacts, o: { timeoutSec: number; signal: AbortSignal; onProgress: (pct: number) => void }): Promise<void> {
-  const child = spawn('/bin/sh', ['-c', command, 'ota-install', ...facts.files], {
-    env: { ...process.env, ...hookEnv(facts) }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
-  });
-  let lastErr = '';
-  let outBuf = '';
-  child.stdout.on('data', (c: Buffer) => {
-    outBuf += c.toString();
-    let nl: number;
-    while ((nl = outBuf.indexOf('\n')) >= 0) {
-      const line = outBuf.slice(0, nl).trim();
-      outBuf = outBuf.slice(nl + 1);
-      const m = /^progress\s+(\d{1,3})$/.exec(line);
-      if (m) o.onProgress(Math.min(100, Number(m[1])));
-    }
-  });
-  child.stderr.on('data', (c: Buffer) => {
-    const lines = c.toString().split('\n').map((l) => l.trim()).filter(Boolean);
-    if (lines.length) lastErr = lines[lines.length - 1] as string;
-  });
-  let timedOut = false;
-  // The hook runs in its own process group so a timeout stops everything it started.
-  const kill = (sig: NodeJS.Signals) => { try { process.kill(-(child.pid as number), sig); } catch { /* already gone */ } };
-  const timer = setTimeout(() => { timedOut = true; kill('SIGTERM'); setTimeout(() => kill('SIGKILL'), 2000).unref(); }, o.timeoutSec * 1000);
-  const onAbort = () => kill('SIGTERM');
-  o.signal.addEventListener('abort', onAbort);
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (c) => resolve(c));
-  }).finally(() => { clearTimeout(timer); o.signal.removeEventListener('abort', onAbort); });
+  const run = await runHook(command, { name: 'ota-install', args: facts.files, env: hookEnv(facts), timeoutSec: o.timeoutSec, signal: o.signal, onProgress: o.onProgress });
+  const lastErr = run.lastErrLine;
   if (o.signal.aborted) throw new OtaError('CANCELLED', 'install cancelled');
-  if (timedOut) throw new OtaError('INSTALL_FAILED', `install hook timed out after ${o.timeoutSec} s${lastErr ? `: ${lastErr}` : ''}`);
-  if (code !== 0) throw new OtaError('INSTALL_FAILED', `install hook exited ${code}${lastErr ? `: ${lastErr}` : ''}`);
+  if (run.timedOut) throw new OtaError('INSTALL_FAILED', `install hook timed out after ${o.timeoutSec} s${lastErr ? `: ${lastErr}` : ''}`);
+  if (run.code !== 0) throw new OtaError('INSTALL_FAILED', `install hook exited ${run.code}${lastErr ? `: ${lastErr}` : ''}`);
 }
 
 /** `--simulate-install`: keep the firmware in the work directory as the "installed" image. */
