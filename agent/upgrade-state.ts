@@ -6,13 +6,19 @@ import { join } from 'node:path';
 import { OtaError } from '../shared/errors.js';
 import type { SignMethod } from '../shared/messages.js';
 
-export type UpgradeState = 'downloading' | 'verifying' | 'installing' | 'reporting' | 'done' | 'failed';
+export type UpgradeState = 'downloading' | 'verifying' | 'installing' | 'reporting' | 'self-testing' | 'rolling-back' | 'needs-recovery' | 'done' | 'failed';
 
 const MOVES: Readonly<Record<UpgradeState, readonly UpgradeState[]>> = {
   downloading: ['verifying', 'failed'],
   verifying: ['installing', 'failed'],
-  installing: ['reporting', 'failed'],
-  reporting: ['done', 'failed'],
+  installing: ['reporting', 'rolling-back', 'failed'],
+  reporting: ['self-testing', 'done', 'rolling-back', 'failed'],
+  // The soak: done only when every run passed; a failed run puts the previous firmware back.
+  'self-testing': ['done', 'rolling-back', 'failed'],
+  // failed = back on the previous version; needs-recovery = the rollback itself failed.
+  'rolling-back': ['failed', 'needs-recovery'],
+  // Left only by recoverCommand succeeding or an operator's `ota-agent reset`.
+  'needs-recovery': ['failed'],
   done: [],
   failed: [],
 };
@@ -41,6 +47,17 @@ export interface UpgradeRecord extends UpgradePlan {
   startedAtMs: number;
   /** Why it failed, for the log and `ota-agent check`. */
   failure?: string;
+  /** The module's version before the install (what a rollback goes back to); null when it was unreadable. */
+  previousVersion?: string | null;
+  /** Which phase failed ('install', 'version', 'self-test'), for the rollback's OTA_FAILED_STEP. */
+  failedPhase?: string;
+  /** The platform step code the failure was reported with (a restarted rollback reports it again). */
+  failedStep?: number;
+}
+
+/** States an agent start resumes (the others are final or wait for an operator). */
+export function isResumable(state: UpgradeState): boolean {
+  return state !== 'done' && state !== 'failed' && state !== 'needs-recovery';
 }
 
 export function moveUpgrade(rec: UpgradeRecord, to: UpgradeState): void {
@@ -97,7 +114,7 @@ export class AgentStore {
 
   /** Remove part files that no live upgrade refers to: the work directory never grows without bound. */
   async sweep(): Promise<void> {
-    const live = new Set(Object.values(this.state.upgrades).filter((u) => u.state !== 'done' && u.state !== 'failed').flatMap((u) => u.files.map((f) => f.partPath)));
+    const live = new Set(Object.values(this.state.upgrades).filter((u) => isResumable(u.state)).flatMap((u) => u.files.map((f) => f.partPath)));
     for (const name of await readdir(join(this.dir, 'downloads'))) {
       const p = join(this.dir, 'downloads', name);
       if (!live.has(p)) await rm(p, { force: true });
