@@ -10,8 +10,11 @@ import type { Logger } from '../shared/logger.js';
 import type { AgentConfig } from './agent-config.js';
 import { downloadFile } from './download.js';
 import type { Fetcher } from './fetcher.js';
+import { installFactsOf } from './flow-facts.js';
+import { hasSelfTest, runSelfTest } from './health-check.js';
 import { runInstallHook, simulateInstall, type InstallFacts } from './install-hook.js';
 import type { ProgressReporter } from './progress-reporter.js';
+import { beginRollback, canRollBack, rollBack } from './rollback.js';
 import { moveUpgrade, type AgentStore, type UpgradeRecord, type UpgradeState } from './upgrade-state.js';
 import { FirmwareDigester, signatureFor } from './verify.js';
 
@@ -34,6 +37,8 @@ export interface FlowContext {
   inform: (module: string, version: string) => Promise<void>;
   /** The module's version as the device reports it now. */
   currentVersion: (module: string) => Promise<string>;
+  /** Report a failure (negative step) for this upgrade's module. */
+  fail: (step: number, desc: string) => Promise<void>;
   /** Digesters of the download, kept for the verify step when both run in this process. */
   digesters?: FirmwareDigester[];
 }
@@ -86,10 +91,12 @@ export const verify: Step = async (c) => {
 };
 
 export const install: Step = async (c) => {
-  const facts: InstallFacts = {
-    version: c.rec.version, module: c.rec.module, size: c.rec.size, sign: c.rec.sign, signMethod: c.rec.signMethod,
-    extData: c.rec.extData, files: c.rec.files.map((f) => f.partPath), workDir: c.store.dir,
-  };
+  const facts: InstallFacts = installFactsOf(c.rec, c.store.dir);
+  // What a rollback goes back to, kept before the hook runs (a restart mid-install must not take the new version for it).
+  if (c.rec.previousVersion === undefined) {
+    c.rec.previousVersion = await c.currentVersion(c.rec.module).catch(() => null);
+    await c.store.save();
+  }
   const onProgress = (pct: number) => c.progress.report(VERIFIED_AT + (pct / 100) * INSTALL_SHARE, 'installing');
   if (c.config.installCommand) await runInstallHook(c.config.installCommand, facts, { timeoutSec: c.config.installTimeoutSec, signal: c.signal, onProgress });
   else await simulateInstall(facts, onProgress);
@@ -101,32 +108,60 @@ export const install: Step = async (c) => {
 export const confirm: Step = async (c) => {
   const now = await c.currentVersion(c.rec.module);
   if (now !== c.rec.version) throw new OtaError('VERSION_MISMATCH', `version read back is ${now}, expected ${c.rec.version}`, { expected: c.rec.version, found: now });
+  if (hasSelfTest(c.config, c.rec.module)) {
+    await enter(c, 'self-testing');
+    return;
+  }
+  await succeed(c, now);
+};
+
+/** The soak after the version read-back; only a passed self-test informs the destination version. */
+export const selfTest: Step = async (c) => {
+  await runSelfTest(c);
+  await succeed(c, c.rec.version);
+};
+
+const rollingBack: Step = async (c) => {
+  const to = await rollBack(c);
+  if (to !== c.rec.state) await enter(c, to);
+};
+
+async function succeed(c: FlowContext, now: string): Promise<void> {
   c.progress.report(100, 'installed', true);
   // Only the inform of the destination version makes the platform's task succeed.
   await c.inform(c.rec.module, now);
   await enter(c, 'done');
   await Promise.all(c.rec.files.map((f) => rm(f.partPath, { force: true })));
-};
+}
 
-const STEPS: Readonly<Record<'downloading' | 'verifying' | 'installing' | 'reporting', Step>> = {
-  downloading: download, verifying: verify, installing: install, reporting: confirm,
+const STEPS: Readonly<Record<'downloading' | 'verifying' | 'installing' | 'reporting' | 'self-testing' | 'rolling-back', Step>> = {
+  downloading: download, verifying: verify, installing: install, reporting: confirm, 'self-testing': selfTest, 'rolling-back': rollingBack,
 };
 
 /** The platform's failure step for an error: -2 download, -3 verify, -4 install/confirm, -1 otherwise. */
 export function failureStep(err: unknown): number {
   if (isOtaError(err, 'DOWNLOAD_FAILED')) return -2;
   if (isOtaError(err, 'VERIFY_FAILED')) return -3;
-  if (isOtaError(err, 'INSTALL_FAILED') || isOtaError(err, 'VERSION_MISMATCH') || isOtaError(err, 'VERSION_UNREADABLE')) return -4;
+  if (isOtaError(err, 'INSTALL_FAILED') || isOtaError(err, 'VERSION_MISMATCH') || isOtaError(err, 'VERSION_UNREADABLE') || isOtaError(err, 'SELF_TEST_FAILED')) return -4;
   return -1;
 }
 
-/** Run from the record's current state to done. Throws CANCELLED when stopped (the record stays as it was). */
+/**
+ * Run from the record's current state to done, failed (rolled back) or needs-recovery. Throws a
+ * failure that had no rollback, and CANCELLED when stopped (the record stays as it was).
+ */
 export async function runFlow(c: FlowContext): Promise<void> {
   for (;;) {
     const s = c.rec.state;
-    if (s === 'done' || s === 'failed') return;
+    if (s === 'done' || s === 'failed' || s === 'needs-recovery') return;
     if (c.signal.aborted) throw new OtaError('CANCELLED', 'upgrade stopped');
-    await STEPS[s](c);
+    try {
+      await STEPS[s](c);
+    } catch (err) {
+      // A failure after the install started puts the previous firmware back where the bench can.
+      if (isOtaError(err, 'CANCELLED') || c.signal.aborted || !canRollBack(c)) throw err;
+      await beginRollback(c, err, failureStep(err));
+    }
   }
 }
 
