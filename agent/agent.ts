@@ -14,8 +14,9 @@ import { createHttpFetcher, type Fetcher } from './fetcher.js';
 import { readVersion } from './install-hook.js';
 import { takeNotice } from './notice-intake.js';
 import { ProgressReporter } from './progress-reporter.js';
+import { NEEDS_RECOVERY, recoverAtStart, refuseForRecovery } from './recovery.js';
 import { failureStep, runFlow } from './upgrade-flow.js';
-import { AgentStore, type UpgradeRecord } from './upgrade-state.js';
+import { AgentStore, isResumable, type UpgradeRecord } from './upgrade-state.js';
 
 export interface AgentDeps {
   clock?: Clock;
@@ -85,9 +86,17 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     const entry: Running = { rec, abort, finished: Promise.resolve() };
     entry.finished = (async () => {
       try {
-        await runFlow({ rec, config, store, fetcher, clock, log, publicKey, signal: abort.signal, progress: reporter, inform, currentVersion });
-        log.info({ module: rec.module, version: rec.version }, 'upgrade done');
-        events.emit('done', rec);
+        await runFlow({
+          rec, config, store, fetcher, clock, log, publicKey, signal: abort.signal, progress: reporter, inform, currentVersion,
+          fail: (step, desc) => progress(rec.module, step, desc),
+        });
+        if (rec.state === 'done') {
+          log.info({ module: rec.module, version: rec.version }, 'upgrade done');
+          events.emit('done', rec);
+        } else if (rec.state === 'failed' || rec.state === 'needs-recovery') {
+          // Failed and rolled back (or not: needs-recovery); the flow reported the step itself.
+          events.emit('failed', rec, rec.failedStep ?? -1);
+        }
       } catch (err) {
         if (isOtaError(err, 'CANCELLED') && abort.signal.aborted) return;
         const step = failureStep(err);
@@ -123,6 +132,12 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
       return;
     }
     const plan = intake.plan;
+    if (await refuseForRecovery(store, plan.module, log)) {
+      log.warn({ module: plan.module, version: plan.version }, `notice refused: ${NEEDS_RECOVERY} (recoverCommand at the next start, or ota-agent reset --module ${plan.module})`);
+      events.emit('refused', plan.module, NEEDS_RECOVERY);
+      await progress(plan.module, -1, NEEDS_RECOVERY);
+      return;
+    }
     const current = running.get(plan.module);
     if (current && current.rec.version === plan.version) {
       log.info({ module: plan.module, version: plan.version }, 'repeat of the running notice ignored');
@@ -161,9 +176,11 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   });
   channel.onConnect(() => { void announce(); });
 
-  // Resume what a previous run left unfinished, at the step it was in.
+  // A bench left in an unknown state gets its recoverCommand first; then resume what a previous run
+  // left unfinished, at the step it was in (an interrupted rollback runs again).
+  await recoverAtStart({ config, store, log, currentVersion });
   for (const rec of Object.values(store.state.upgrades)) {
-    if (rec.state !== 'done' && rec.state !== 'failed') {
+    if (isResumable(rec.state)) {
       log.info({ module: rec.module, version: rec.version, state: rec.state }, 'resuming upgrade');
       start(rec);
     }
