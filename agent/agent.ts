@@ -14,7 +14,7 @@ import { createHttpFetcher, type Fetcher } from './fetcher.js';
 import { readVersion } from './install-hook.js';
 import { takeNotice } from './notice-intake.js';
 import { ProgressReporter } from './progress-reporter.js';
-import { NEEDS_RECOVERY, recoverAtStart, refuseForRecovery } from './recovery.js';
+import { NEEDS_RECOVERY, informWithheld, recoverAtStart, refuseForRecovery } from './recovery.js';
 import { failureStep, runFlow } from './upgrade-flow.js';
 import { AgentStore, isResumable, type UpgradeRecord } from './upgrade-state.js';
 
@@ -70,7 +70,9 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   const announce = async () => {
     for (const m of config.modules) {
       try {
-        await inform(m.name, await currentVersion(m.name));
+        const version = await currentVersion(m.name);
+        if (informWithheld(store, m.name, version)) log.warn({ module: m.name, version }, 'version not announced: its upgrade has not passed the self-test');
+        else await inform(m.name, version);
       } catch (err) {
         log.error({ module: m.name, err: errorMessage(err) }, 'cannot read the module version; not announced');
         continue;
@@ -143,7 +145,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
       log.info({ module: plan.module, version: plan.version }, 'repeat of the running notice ignored');
       return;
     }
-    if (!current && (await currentVersion(plan.module).catch(() => '')) === plan.version) {
+    // (Not for a version whose self-test failed: that one is installed and tested again.)
+    if (!current && !informWithheld(store, plan.module, plan.version) && (await currentVersion(plan.module).catch(() => '')) === plan.version) {
       // Already there (e.g. installed before a restart): say so, the platform then closes the task.
       log.info({ module: plan.module, version: plan.version }, 'notice for the version already installed; informing it');
       await inform(plan.module, plan.version);

@@ -47,6 +47,16 @@ export async function refuseForRecovery(store: AgentStore, module: string, log: 
   return false;
 }
 
+/**
+ * Whether `version` must not be announced for this module: it is the destination of an upgrade that
+ * has not passed its self-test (still running, cut short, or failed). The platform takes an inform of
+ * the destination version as success, so a reconnect mid-soak must not pass a firmware early.
+ */
+export function informWithheld(store: AgentStore, module: string, version: string): boolean {
+  const rec = store.state.upgrades[module];
+  return rec !== undefined && rec.version === version && rec.state !== 'done';
+}
+
 export interface RecoveryDeps {
   config: AgentConfig;
   store: AgentStore;
