@@ -8,7 +8,7 @@ import { startLab, type Lab } from '../../lab/start-lab.js';
 import type { Agent } from '../../agent/agent.js';
 import type { AgentConfigInput } from '../../agent/agent-config.js';
 import type { UpgradeRecord } from '../../agent/upgrade-state.js';
-import { addFirmware, createVerifyJob, deviceStatus, taskReaches } from '../helpers/lab-fixtures.js';
+import { addFirmware, createVerifyJob, taskReaches } from '../helpers/lab-fixtures.js';
 import { AGENT_LOG, expectNoSecretsIn, testAgent } from '../helpers/agent-fixtures.js';
 import { fileBench, informed, isAlive, linesOf, recordUplinks } from '../helpers/health-fixtures.js';
 import { BIN, runCliToEnd } from '../helpers/processes.js';
@@ -32,12 +32,14 @@ type ModuleInput = NonNullable<AgentConfigInput['modules']>[number];
 
 async function bench(module: Partial<ModuleInput>): Promise<{ agent: Agent; ver: string }> {
   const b = await fileBench(dir);
+  // The job's source version is what the bench announced: create jobs only after that.
+  const announced = informed(lab, 'bench-01', '1.0.0');
   const agent = await testAgent(lab, 'bench-01', {
     workDir: join(dir, 'work'), simulateInstall: false, installCommand: b.installCommand,
     modules: [{ name: 'default', versionCommand: b.versionCommand, ...module }],
   });
   agents.push(agent);
-  await deviceStatus(lab, 'bench-01');
+  await announced;
   return { agent, ver: b.ver };
 }
 
