@@ -84,8 +84,8 @@ describe('self-test', () => {
     expect(task.taskDesc).toBe('self-test failed: no heartbeat on /dev/ttyUSB0 after 5 s');
     expect(uplinks).toContainEqual({ kind: 'progress', step: '-4', desc: 'self-test failed: no heartbeat on /dev/ttyUSB0 after 5 s' });
     expect((await rec).state).toBe('failed');
-    await back;
     expect((await readFile(rb, 'utf8')).trim()).toBe('self-test 1.0.0 2.0.0 default');
+    await back;
     expect((await readFile(ver, 'utf8')).trim()).toBe('1.0.0');
     const failAt = uplinks.findIndex((u) => u.step === '-4');
     expect(uplinks.findIndex((u, i) => i > failAt && u.kind === 'inform' && u.version === '1.0.0')).toBeGreaterThan(failAt);
