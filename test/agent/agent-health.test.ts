@@ -109,7 +109,7 @@ describe('self-test', () => {
   it('a check that runs too long is stopped with its whole process group', async () => {
     const pidFile = join(dir, 'grandchild.pid');
     const { agent } = await bench({
-      healthCommand: `sleep 300 & echo $! > ${pidFile}; echo "waiting for heartbeat"; wait`, healthTimeoutSec: 0.5,
+      healthCommand: `sleep 300 >/dev/null 2>&1 & echo $! > ${pidFile}; echo "waiting for heartbeat"; wait`, healthTimeoutSec: 0.5,
       rollbackCommand: `echo 1.0.0 > ${join(dir, 'ver')}`,
     });
     const rec = ended(agent);
