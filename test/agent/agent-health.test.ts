@@ -158,7 +158,9 @@ describe('failed rollback', () => {
     expect(reset.code, reset.stderr).toBe(0);
     expect(reset.stdout).toContain('reset requested');
     await job('3.0.1');
-    await taskReaches(lab, 'bench-01', 'SUCCEEDED');
+    const final = await Promise.race([taskReaches(lab, 'bench-01', 'SUCCEEDED'), taskReaches(lab, 'bench-01', 'FAILED')]);
+    expect(final.taskDesc).toBe('');
+    expect(final.status).toBe('SUCCEEDED');
     const after = await runCliToEnd(BIN.agent, ['status', '--work-dir', work]);
     expect(after.code).toBe(0);
     expect(after.stdout).toContain('module default: ready (last upgrade to 3.0.1 done)');
