@@ -10,7 +10,7 @@ export function rollbackSettled(agent: ChildProcess, maxMs = 30_000): Promise<vo
     const done = () => { clearTimeout(timer); agent.stderr?.off('data', onData); resolve(); };
     const onData = (c: Buffer) => {
       seen = (seen + c.toString()).slice(-4096);
-      if (/rolled back|rollback failed/.test(seen)) done();
+      if (/rolled back|rollback failed|upgrade done/.test(seen)) done();
     };
     const timer = setTimeout(done, maxMs);
     agent.stderr?.on('data', onData);
