@@ -134,6 +134,12 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
       return;
     }
     const plan = intake.plan;
+    // A newer notice never cuts a rollback short (the bench would be left half-way): it waits for it.
+    const rollingBack = running.get(plan.module);
+    if (rollingBack?.rec.state === 'rolling-back') {
+      log.info({ module: plan.module, version: plan.version }, 'notice waits for the running rollback');
+      await rollingBack.finished;
+    }
     if (await refuseForRecovery(store, plan.module, log)) {
       log.warn({ module: plan.module, version: plan.version }, `notice refused: ${NEEDS_RECOVERY} (recoverCommand at the next start, or ota-agent reset --module ${plan.module})`);
       events.emit('refused', plan.module, NEEDS_RECOVERY);
