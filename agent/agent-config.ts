@@ -19,7 +19,7 @@ const moduleSchema = z.object({
   healthTimeoutSec: z.number().positive().max(86_400).default(60),
   /** A soak: keep running the health command for this long, every healthIntervalSec; every run must pass. 0 = one run. */
   healthWindowSec: z.number().min(0).max(86_400).default(0),
-  healthIntervalSec: z.number().positive().max(86_400).default(10),
+  healthIntervalSec: z.number().min(0.1).max(86_400).default(10),
   /** Run when install, version read-back or health fails; must be idempotent (a power cut runs it again). */
   rollbackCommand: z.string().min(1).max(4096).optional(),
   rollbackTimeoutSec: z.number().positive().max(86_400).default(600),
