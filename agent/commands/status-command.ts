@@ -68,6 +68,7 @@ export async function statusCommand(s: StateSources, out: (line: string) => void
 
 /** An operator's word that the bench is back in order: the agent takes upgrades for the module again. */
 export async function resetCommand(s: StateSources, module: string, out: (line: string) => void): Promise<number> {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(module)) throw new UsageError(`--module ${JSON.stringify(module.slice(0, 80))} is not a module name (expected 1-64 letters, digits, "_" or "-")`);
   const b = await readBench(s);
   const rec = b?.upgrades[module];
   if (b && !b.modules.includes(module)) throw new UsageError(`module ${JSON.stringify(module)} is not known here (known: ${b.modules.join(', ')})`);
