@@ -10,7 +10,7 @@ import type { AgentConfigInput } from '../../agent/agent-config.js';
 import type { UpgradeRecord } from '../../agent/upgrade-state.js';
 import { addFirmware, createVerifyJob, taskReaches } from '../helpers/lab-fixtures.js';
 import { AGENT_LOG, expectNoSecretsIn, testAgent } from '../helpers/agent-fixtures.js';
-import { fileBench, informed, isAlive, linesOf, recordUplinks } from '../helpers/health-fixtures.js';
+import { fileBench, informed, isAlive, linesOf, recordUplinks, until } from '../helpers/health-fixtures.js';
 import { BIN, runCliToEnd } from '../helpers/processes.js';
 
 let lab: Lab;
@@ -104,6 +104,24 @@ describe('self-test', () => {
     expect(task.taskDesc).toMatch(/^self-test failed: upload to http:\/\/x\.invalid\/f\?Signature=\[redacted\]&a=1 failed: x+$/);
     expect(task.taskDesc.length).toBeLessThanOrEqual(128);
     await rec;
+  });
+
+  it('a newer notice waits for a running rollback instead of cutting it short', async () => {
+    const log = join(dir, 'install.log');
+    const gate = join(dir, 'gate');
+    await bench({
+      healthCommand: `[ "$OTA_VERSION" = 3.0.0 ] || { echo "no heartbeat" >&2; exit 1; }`,
+      rollbackCommand: `echo "rollback start" >> ${log}; while [ ! -f ${gate} ]; do sleep 0.05; done; echo "$OTA_PREVIOUS_VERSION" > ${join(dir, 'ver')}; echo "rollback end" >> ${log}`,
+    });
+    await job('2.0.0');
+    await taskReaches(lab, 'bench-01', 'FAILED');
+    await until('the rollback to start', async () => (await linesOf(log)).includes('rollback start'));
+    await job('3.0.0');
+    // (The log is only the moment to open the gate; what is asserted is the order the bench saw.)
+    await until('the notice to wait', () => AGENT_LOG.some((l) => l.includes('notice waits for the running rollback')));
+    await writeFile(gate, '');
+    await taskReaches(lab, 'bench-01', 'SUCCEEDED');
+    expect(await linesOf(log)).toEqual(['install', 'rollback start', 'rollback end', 'install']);
   });
 
   it('a check that runs too long is stopped with its whole process group', async () => {
