@@ -95,9 +95,11 @@ describe('agent restart during self-test and rollback', () => {
     const second = s.start();
     await back;
     await second.waitFor(/rolled back/);
+    // The state is written just after that log line.
+    await until('the state to be written', async () => (await s.state()) !== 'rolling-back');
+    expect(await s.state()).toBe('failed');
     expect(await linesOf(join(s.dir, 'rollback.log'))).toHaveLength(2);
     expect(await linesOf(join(s.dir, 'recover.log'))).toEqual(['a rollback was cut short']);
-    expect(await s.state()).toBe('failed');
     // The destination version never reached the platform, not even in the announce after the restart.
     expect(uplinks.some((u) => u.kind === 'inform' && u.version === '2.0.0')).toBe(false);
     expect(s.lab.store.state.devices.find((d) => d.deviceName === 'bench-01')?.moduleVersions.default).toBe('1.0.0');
