@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLab, type Lab } from '../../lab/start-lab.js';
 import { addFirmware, createVerifyJob, taskReaches } from '../helpers/lab-fixtures.js';
-import { fileBench, informed, linesOf, recordUplinks, until } from '../helpers/health-fixtures.js';
+import { fileBench, informed, linesOf, recordUplinks, until, type Uplink } from '../helpers/health-fixtures.js';
 import { BIN, spawnCli, type Spawned } from '../helpers/processes.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -37,6 +37,17 @@ async function setup(module: (dir: string) => Record<string, unknown>): Promise<
   return { lab, dir, start, state };
 }
 
+/** Start the agent, and once it announced its version, a verify job to 2.0.0. */
+async function startWithJob(s: Setup): Promise<{ uplinks: Uplink[]; first: Spawned }> {
+  const uplinks = recordUplinks(s.lab, 'bench-01');
+  const announced = informed(s.lab, 'bench-01', '1.0.0');
+  const first = s.start();
+  await announced;
+  const { firmwareId } = await addFirmware(s.lab, { version: '2.0.0' });
+  await createVerifyJob(s.lab, firmwareId, ['bench-01']);
+  return { uplinks, first };
+}
+
 /** The bench command blocked on the gate file ran as its own process group: stop it as the power cut would. */
 async function killGroupOf(pidFile: string): Promise<void> {
   const pid = Number((await readFile(pidFile, 'utf8')).trim());
@@ -49,12 +60,7 @@ const gated = (dir: string, name: string, then: string) =>
 describe('agent restart during self-test and rollback', () => {
   it('SIGKILL during the soak: after a restart the soak starts again from its first run, and only then the version is informed', async () => {
     const s = await setup((dir) => ({ healthCommand: gated(dir, 'health', 'echo heartbeat ok'), healthWindowSec: 1, healthIntervalSec: 0.5 }));
-    const uplinks = recordUplinks(s.lab, 'bench-01');
-    const announced = informed(s.lab, 'bench-01', '1.0.0');
-    const first = s.start();
-    await announced;
-    const { firmwareId } = await addFirmware(s.lab, { version: '2.0.0' });
-    await createVerifyJob(s.lab, firmwareId, ['bench-01']);
+    const { uplinks, first } = await startWithJob(s);
     await until('the first self-test run', async () => (await linesOf(join(s.dir, 'health.log'))).length === 1);
     await first.stop('SIGKILL');
     await killGroupOf(join(s.dir, 'health.pid'));
@@ -77,12 +83,7 @@ describe('agent restart during self-test and rollback', () => {
       rollbackCommand: gated(dir, 'rollback', `echo "$OTA_PREVIOUS_VERSION" > ${join(dir, 'ver')}`),
       recoverCommand: `echo "$OTA_RECOVER_REASON" >> ${join(dir, 'recover.log')}`,
     }));
-    const uplinks = recordUplinks(s.lab, 'bench-01');
-    const announced = informed(s.lab, 'bench-01', '1.0.0');
-    const first = s.start();
-    await announced;
-    const { firmwareId } = await addFirmware(s.lab, { version: '2.0.0' });
-    await createVerifyJob(s.lab, firmwareId, ['bench-01']);
+    const { uplinks, first } = await startWithJob(s);
     expect((await taskReaches(s.lab, 'bench-01', 'FAILED')).taskDesc).toBe('self-test failed: no heartbeat');
     await until('the first rollback run', async () => (await linesOf(join(s.dir, 'rollback.log'))).length === 1);
     await first.stop('SIGKILL');
