@@ -67,7 +67,11 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     return store.state.versions[module] ?? m?.version ?? '0.0.0';
   };
 
+  // A bench left in an unknown state gets its recoverCommand before anything else: the version is
+  // announced, and notices are taken, only after it ran.
+  const recovery = recoverAtStart({ config, store, log, currentVersion });
   const announce = async () => {
+    await recovery.catch(() => undefined);
     for (const m of config.modules) {
       try {
         const version = await currentVersion(m.name);
@@ -173,7 +177,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     start(rec);
   };
 
-  let queue: Promise<void> = Promise.resolve();
+  let queue: Promise<void> = recovery.catch(() => undefined);
   channel.onMessage((topic, payload) => {
     const t = parseDeviceTopic(topic);
     if (!t || t.productKey !== id.productKey || t.deviceName !== id.deviceName) return;
@@ -185,9 +189,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   });
   channel.onConnect(() => { void announce(); });
 
-  // A bench left in an unknown state gets its recoverCommand first; then resume what a previous run
-  // left unfinished, at the step it was in (an interrupted rollback runs again).
-  await recoverAtStart({ config, store, log, currentVersion });
+  // Then resume what a previous run left unfinished, at the step it was in (an interrupted rollback runs again).
+  await recovery.catch(async (err: unknown) => { await channel.close(); throw err; });
   for (const rec of Object.values(store.state.upgrades)) {
     if (isResumable(rec.state)) {
       log.info({ module: rec.module, version: rec.version, state: rec.state }, 'resuming upgrade');
