@@ -141,6 +141,20 @@ describe('self-test', () => {
   });
 });
 
+describe('recovery at start', () => {
+  it('a version that cannot be read at start runs recoverCommand before the version is announced', async () => {
+    const b = await fileBench(dir);
+    await rm(b.ver);
+    const announced = informed(lab, 'bench-01', '1.0.0');
+    agents.push(await testAgent(lab, 'bench-01', {
+      workDir: join(dir, 'work'), simulateInstall: false, installCommand: b.installCommand,
+      modules: [{ name: 'default', versionCommand: b.versionCommand, recoverCommand: `echo 1.0.0 > ${b.ver}; echo "$OTA_RECOVER_REASON" >> ${join(dir, 'recover.log')}` }],
+    }));
+    await announced;
+    expect(await linesOf(join(dir, 'recover.log'))).toEqual(['the version is unreadable']);
+  }, 20_000);
+});
+
 describe('failed rollback', () => {
   it('leaves the bench needing recovery: status says so, the next notice is refused with -1, reset clears it', async () => {
     const healthy = join(dir, 'healthy');
