@@ -143,12 +143,13 @@ describe('self-test', () => {
 
 describe('recovery at start', () => {
   it('a version that cannot be read at start runs recoverCommand before the version is announced', async () => {
+    // (The recovery takes a second, longer than the connect: the announce must wait for it.)
     const b = await fileBench(dir);
     await rm(b.ver);
     const announced = informed(lab, 'bench-01', '1.0.0');
     agents.push(await testAgent(lab, 'bench-01', {
       workDir: join(dir, 'work'), simulateInstall: false, installCommand: b.installCommand,
-      modules: [{ name: 'default', versionCommand: b.versionCommand, recoverCommand: `echo 1.0.0 > ${b.ver}; echo "$OTA_RECOVER_REASON" >> ${join(dir, 'recover.log')}` }],
+      modules: [{ name: 'default', versionCommand: b.versionCommand, recoverCommand: `sleep 1; echo 1.0.0 > ${b.ver}; echo "$OTA_RECOVER_REASON" >> ${join(dir, 'recover.log')}` }],
     }));
     await announced;
     expect(await linesOf(join(dir, 'recover.log'))).toEqual(['the version is unreadable']);
