@@ -1,6 +1,7 @@
 // What ota-verify tells people and CI: a live view (one redrawn line per device in a terminal, one
 // plain line per change otherwise), a summary table, the JSON document and the JUnit file.
 import { writeFileAtomic } from '../shared/atomic-file.js';
+import { failurePhaseOf, withPhase, type FailurePhase } from './failure-phase.js';
 import type { Snapshot, TaskView } from './watch.js';
 
 /** The JSON document's shape, `schema: "ota-verify/result@1"`, documented in README.md. */
@@ -17,11 +18,12 @@ export interface VerifyResult {
   endedAt: string;
   durationMs: number;
   warnings: string[];
-  devices: { deviceName: string; status: string; progress: number; desc: string; srcVersion: string; destVersion: string }[];
+  /** `phase`: where a FAILED device failed, read from its desc (null when not failed or not said). */
+  devices: { deviceName: string; status: string; progress: number; desc: string; phase: FailurePhase | null; srcVersion: string; destVersion: string }[];
 }
 
 export function devicesOf(s: Snapshot | undefined): VerifyResult['devices'] {
-  return (s?.tasks ?? []).map((t) => ({ deviceName: t.deviceName, status: t.status, progress: t.progress, desc: t.desc, srcVersion: t.srcVersion, destVersion: t.destVersion }));
+  return (s?.tasks ?? []).map((t) => ({ deviceName: t.deviceName, status: t.status, progress: t.progress, desc: t.desc, phase: failurePhaseOf(t.status, t.desc), srcVersion: t.srcVersion, destVersion: t.destVersion }));
 }
 
 function xml(s: string): string {
@@ -33,7 +35,7 @@ function xml(s: string): string {
 export function junitXml(r: VerifyResult): string {
   const failures = r.devices.filter((d) => d.status !== 'SUCCEEDED').length;
   const cases = r.devices.map((d) => {
-    const body = d.status === 'SUCCEEDED' ? '' : `\n      <failure type="${xml(d.status)}" message="${xml(d.desc || d.status)}">${xml(`${d.deviceName}: ${d.status}${d.desc ? ` - ${d.desc}` : ''} (progress ${d.progress}%, ${d.srcVersion} -> ${d.destVersion})`)}</failure>\n    `;
+    const body = d.status === 'SUCCEEDED' ? '' : `\n      <failure type="${xml(d.phase ?? d.status)}" message="${xml(d.desc || d.status)}">${xml(`${d.deviceName}: ${d.status}${d.desc ? ` - ${d.desc}` : ''} (progress ${d.progress}%, ${d.srcVersion} -> ${d.destVersion})`)}</failure>\n    `;
     return `    <testcase classname="ota-verify.${xml(r.productKey)}" name="${xml(d.deviceName)}" time="${(r.durationMs / 1000).toFixed(3)}">${body}</testcase>`;
   });
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n  <testsuite name="firmware ${xml(r.firmwareId)}" tests="${r.devices.length}" failures="${failures}" errors="0" time="${(r.durationMs / 1000).toFixed(3)}" timestamp="${xml(r.startedAt)}">\n    <properties>\n      <property name="jobId" value="${xml(r.jobId ?? '')}"/>\n      <property name="verdict" value="${xml(r.verdict)}"/>\n    </properties>\n${cases.join('\n')}\n  </testsuite>\n</testsuites>\n`;
@@ -53,7 +55,7 @@ function age(ms: number): string {
 }
 
 export function deviceLine(t: TaskView, nowMs: number, withBar: boolean): string {
-  return `${t.deviceName.padEnd(14)} ${t.status.padEnd(11)} ${withBar ? `${bar(t.progress)} ` : ''}${String(Math.round(t.progress)).padStart(3)}%  ${age(nowMs - t.sinceMs).padStart(6)}  ${t.desc}`.trimEnd();
+  return `${t.deviceName.padEnd(14)} ${t.status.padEnd(11)} ${withBar ? `${bar(t.progress)} ` : ''}${String(Math.round(t.progress)).padStart(3)}%  ${age(nowMs - t.sinceMs).padStart(6)}  ${withPhase(t.status, t.desc)}`.trimEnd();
 }
 
 export class LiveView {
@@ -88,7 +90,7 @@ export class LiveView {
 
   summary(r: VerifyResult): void {
     if (this.#quiet) return;
-    const rows = r.devices.map((d) => `  ${d.deviceName.padEnd(14)} ${d.status.padEnd(11)} ${String(Math.round(d.progress)).padStart(3)}%  ${d.desc}`.trimEnd());
+    const rows = r.devices.map((d) => `  ${d.deviceName.padEnd(14)} ${d.status.padEnd(11)} ${String(Math.round(d.progress)).padStart(3)}%  ${withPhase(d.status, d.desc)}`.trimEnd());
     this.#out.write(`\n  ${'DEVICE'.padEnd(14)} ${'STATUS'.padEnd(11)} PROG  DESC\n${rows.join('\n')}\n\n`);
   }
 }
