@@ -1,9 +1,10 @@
 // 1,000 mutated and random notices: the agent stays up and connected, runs no hook, logs each one.
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isResumable } from '../../agent/upgrade-state.js';
 import { startLab } from '../../lab/start-lab.js';
 import { addFirmware, createVerifyJob, deviceStatus, taskReaches } from '../helpers/lab-fixtures.js';
 import { AGENT_LOG, expectNoSecretsIn, testAgent } from '../helpers/agent-fixtures.js';
@@ -45,6 +46,7 @@ describe('agent under malformed notices', () => {
     const dir = await mkdtemp(join(tmpdir(), 'agent-fuzz-'));
     const marker = join(dir, 'hook-ran');
     const agent = await testAgent(lab, 'bench-01', { simulateInstall: false, installCommand: `touch ${marker}; echo 2.0.0 > ${join(dir, 'v')}`, downloadRetries: 0, modules: [{ name: 'default', versionCommand: `cat ${join(dir, 'v')} 2>/dev/null || echo 1.0.0` }] });
+    onTestFailed(() => { console.error(`agent log (last 30 lines):\n${AGENT_LOG.slice(-30).join('\n')}`); });
     try {
       await deviceStatus(lab, 'bench-01');
       const handled = new Promise<void>((resolve) => {
@@ -58,6 +60,21 @@ describe('agent under malformed notices', () => {
       const noticeLines = AGENT_LOG.slice(logBefore).filter((l) => /"msg":"(notice dropped|notice refused|upgrade accepted|repeat of the running notice ignored|no pending upgrade|notice for the version already installed; informing it)"/.test(l));
       expect(noticeLines.length).toBeGreaterThanOrEqual(1000);
       expect(existsSync(marker)).toBe(false);
+      // A junk notice that passed intake (its URL refuses connections) may still be failing: let it end
+      // first, or its -2 would land on the real job's task (the platform matches progress by device
+      // and module, not by version).
+      await new Promise<void>((resolve) => {
+        const check = () => {
+          const u = agent.store.state.upgrades['default'];
+          if (u && isResumable(u.state)) return;
+          agent.events.off('failed', check);
+          agent.events.off('done', check);
+          resolve();
+        };
+        agent.events.on('failed', check);
+        agent.events.on('done', check);
+        check();
+      });
       // Still connected and still able to do the real thing.
       const { firmwareId } = await addFirmware(lab, { version: '2.0.0' });
       await createVerifyJob(lab, firmwareId, ['bench-01']);
