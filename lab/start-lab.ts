@@ -2,6 +2,7 @@
 // caller asked for a running lab); `close()` stops every socket and timer and may be called twice.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -12,6 +13,7 @@ import { writeLabConnection, type LabConnection } from '../shared/lab-connection
 import { ApiServer } from './api-server.js';
 import { claimConnectionFile, releaseConnectionFile } from './connection-file.js';
 import { LabBroker } from './broker.js';
+import { forwardToApplications } from './app-forwarder.js';
 import { EngineLink } from './engine-link.js';
 import { faultPlanSchema, FaultState, type FaultPlan } from './faults.js';
 import { FileServer } from './file-server.js';
@@ -102,8 +104,10 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
 
     // The engine sends through the link, which needs the engine to exist first.
     const linkRef: { current?: EngineLink } = {};
+    // The engine's events stay inside the lab: applications observe through the server-side subscription.
+    const events = new EventEmitter();
     const engine = new OtaEngine({
-      store, clock, log, noticeStyle: options.noticeStyle,
+      store, clock, log, noticeStyle: options.noticeStyle, events,
       send: (topic, payload) => linkRef.current?.send(topic, payload),
       signUrl: (_fw, url) => files.signedUrl(url, options.urlTtlSec),
     });
@@ -118,6 +122,7 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
         host: options.host, port: options.mqttPort, log, engineUsername, enginePassword,
         ...(tls ? { tls: { key: tls.key, cert: tls.cert } } : {}),
         deviceSecret: (id) => engine.device(id)?.deviceSecret,
+        accessKeySecret: (id) => store.state.accessKeys.find((k) => k.accessKeyId === id)?.accessKeySecret,
       });
       closers.push(() => broker?.close());
       mqttUrl = await broker.listen();
@@ -129,6 +134,10 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
     });
     linkRef.current = link;
     closers.push(() => link.close());
+    closers.push(forwardToApplications({
+      events, clock, publish: (topic, payload) => link.send(topic, payload),
+      device: (id) => engine.device(id), activeTask: (id, module) => engine.activeTask(id, module),
+    }));
     engine.start();
 
     const api = new ApiServer({

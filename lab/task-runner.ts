@@ -20,6 +20,9 @@ export interface EngineDeps {
   send: (topic: string, payload: Record<string, unknown>) => void;
   signUrl: UrlSigner;
   noticeStyle: NoticeStyle;
+  /** Where the runner reports what happened ('task', 'job', 'device', 'inform', 'progress'); internal to
+   *  the lab, which turns them into the platform's forwarded messages (app-forwarder.ts). */
+  events?: EventEmitter;
 }
 
 export class TaskRunner {
@@ -28,10 +31,11 @@ export class TaskRunner {
   #noticeSeq: number;
   noticeStyle: NoticeStyle;
   /** 'task' after every task change, 'job' when a job ends, 'device' on presence, 'inform' on a version report. */
-  readonly events = new EventEmitter();
+  readonly events: EventEmitter;
 
   constructor(deps: EngineDeps) {
     this.d = deps;
+    this.events = deps.events ?? new EventEmitter();
     this.noticeStyle = { ...deps.noticeStyle };
     this.#noticeSeq = deps.clock.now();
   }
