@@ -112,10 +112,11 @@ export class TaskRunner {
     this.#timers.get(task.taskId)?.cancel();
     this.#timers.delete(task.taskId);
     this.d.log.info({ jobId: task.jobId, device: task.deviceName, status: to, desc }, 'task finished');
+    // The task's end is told before the job's, which it may end (observers see them in that order).
+    this.events.emit('task', task);
     const job = this.job(task.jobId);
     if (job) this.settleJob(job);
     this.d.store.changed();
-    this.events.emit('task', task);
   }
 
   /** Back to the queue (ReupgradeOTATask): the job and a verify job's firmware reopen with it. */

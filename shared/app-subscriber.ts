@@ -36,12 +36,14 @@ export async function connectAppSubscriber(o: AppSubscriberOptions): Promise<App
   });
   // An error after login (a dropped broker) is the reconnect's business, not a crash.
   client.on('error', () => undefined);
-  const granted = await client.subscribeAsync([...(o.topics ?? APP_TOPIC_FILTERS)], { qos: 1 });
-  const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
-  if (refused.length > 0) {
+  const topics = [...(o.topics ?? APP_TOPIC_FILTERS)];
+  try {
+    // mqtt.js rejects when the SUBACK refuses any filter (granted 128).
+    await client.subscribeAsync(topics, { qos: 1 });
+  } catch (cause) {
     await client.endAsync(true);
-    throw new OtaError('SUBSCRIBE_REFUSED', `the broker refused the subscription to ${refused.join(', ')}`, {
-      expected: 'forwarded topics of the server-side subscription (an external broker may not allow them)',
+    throw new OtaError('SUBSCRIBE_REFUSED', `the broker refused the subscription to ${topics.join(', ')}`, {
+      expected: 'forwarded topics of the server-side subscription (an external broker may not allow them)', cause,
     });
   }
   let closing: Promise<void> | undefined;
