@@ -4,9 +4,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
 import { startLab, type Lab } from '../../lab/start-lab.js';
-import { APP_TOPIC_FILTERS, signAppCredentials } from '../../shared/app-subscription.js';
+import { connectAppSubscriber } from '../../shared/app-subscriber.js';
+import { APP_TOPIC_FILTERS, signAppCredentials, type AppMessage } from '../../shared/app-subscription.js';
 import { ManualClock } from '../../shared/clock.js';
 import { addFirmware, connectDevice, createVerifyJob, type TestDevice } from '../helpers/lab-fixtures.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
 
 let lab: Lab;
 const clients: MqttClient[] = [];
@@ -171,5 +173,29 @@ describe('server-side subscription: what is forwarded, as the platform documents
 
     await d1.client.endAsync(true);
     expect(await app.next(`/as/mqtt/status/${pk}/bench-01`)).toMatchObject({ status: 'offline', deviceName: 'bench-01' });
+  });
+});
+
+describe('server-side subscription over an external broker (--broker)', () => {
+  it('the engine publishes the forwarded messages on that broker, where an application reads them', async () => {
+    const broker = await startMosquitto();
+    const ext = await startLab({ deviceCount: 1, throttle: 'off', brokerUrl: broker.url });
+    try {
+      const c = ext.connection;
+      const app = await connectAppSubscriber({ mqttUrl: c.mqttUrl, accessKeyId: c.accessKeyId, accessKeySecret: c.accessKeySecret });
+      const got: AppMessage[] = [];
+      app.on((m) => { got.push(m); });
+      const version = new Promise<void>((resolve) => { app.on((m) => { if (m.kind === 'version') resolve(); }); });
+      const device = await mqtt.connectAsync(broker.url, { clientId: 'ext-bench-01', protocolVersion: 4, reconnectPeriod: 0 });
+      await device.publishAsync(`/ota/device/inform/${c.productKey}/bench-01`, JSON.stringify({ id: 1, params: { version: '1.0.0' } }), { qos: 1 });
+      await version;
+      // Online from the first message (no presence over an external broker), then the version report.
+      expect(got.map((m) => [m.kind, m.kind === 'status' || m.kind === 'version' ? m.body.deviceName : ''])).toEqual([['status', 'bench-01'], ['version', 'bench-01']]);
+      await device.endAsync(true);
+      await app.close();
+    } finally {
+      await ext.close();
+      await broker.stop();
+    }
   });
 });
