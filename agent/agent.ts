@@ -183,7 +183,9 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
         // installed version, and the upgrade state is on disk.
         await Promise.all([channel.close(), ...[...running.values()].map((r) => r.finished)]);
         await queue;
-        await store.save();
+        // A last save that fails (disk full) must not turn a clean stop into an error: every move was
+        // saved when it happened, or failed its upgrade then.
+        await store.save().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'cannot save the upgrade state at close'));
       })();
       return closing;
     },

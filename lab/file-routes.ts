@@ -18,6 +18,8 @@ export interface FileRouteContext {
   setFault: (firmwareId: string, plan: unknown) => string | undefined;
   /** Store an object under the server's URL rules (name charset, URL length) and return its URL. */
   putObject: (name: string, body: NodeJS.ReadableStream) => Promise<{ key: string; size: number; md5: string; sha256: string; url: string }>;
+  /** PostObject (lab/object-upload.ts), when the lab takes uploads. */
+  postObject?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   /** Count body and header bytes of an object download. */
   countServed: (bytes: number) => void;
 }

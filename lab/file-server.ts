@@ -29,6 +29,8 @@ export interface FileServerOptions {
   adminToken: string;
   faultFor: FileRouteContext['faultFor'];
   setFault: FileRouteContext['setFault'];
+  /** PostObject (a form POSTed to the bucket's root): lab/object-upload.ts. */
+  postObject?: FileRouteContext['postObject'];
 }
 
 const OBJECT_PREFIX = '/fw/';
@@ -36,6 +38,7 @@ const OBJECT_PREFIX = '/fw/';
 /** Every route the server answers, first match wins. */
 const ROUTES: readonly FileRoute[] = [
   { methods: ['GET', 'HEAD'], path: /^\/fw\/([^?]+)$/, handle: getObjectRoute },
+  { methods: ['POST'], path: /^\/$/, handle: postObjectRoute },
   { methods: ['PUT'], path: /^\/admin\/objects\/([^/]+)$/, admin: true, handle: putObjectRoute },
   { methods: ['PUT', 'DELETE'], path: /^\/admin\/faults\/([^/]+)$/, admin: true, handle: faultRoute },
 ];
@@ -55,7 +58,7 @@ export class FileServer {
     this.#store = new ObjectStore(options.objectsDir);
     this.#ctx = {
       store: this.#store, clock: options.clock, log: options.log, urlKey: options.urlKey,
-      faultFor: options.faultFor, setFault: options.setFault,
+      faultFor: options.faultFor, setFault: options.setFault, ...(options.postObject ? { postObject: options.postObject } : {}),
       putObject: async (name, body) => {
         const stored = await this.putObject(name, body);
         return { ...stored, url: this.objectUrl(stored.key) };
@@ -156,6 +159,12 @@ function route(method: string, path: string): { route: FileRoute; match: RegExpE
     if (match && r.methods.includes(method)) return { route: r, match };
   }
   return undefined;
+}
+
+/** PostObject: a form POSTed to the bucket's root, as the object store takes uploads. */
+async function postObjectRoute(ctx: FileRouteContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (!ctx.postObject) return ossError(res, 405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.');
+  await ctx.postObject(req, res);
 }
 
 function decodeCaptures(m: RegExpExecArray): RegExpExecArray | undefined {

@@ -22,6 +22,9 @@ import { utc } from './model.js';
 import { OtaEngine } from './ota-engine.js';
 import { LAB_ACTIONS } from './actions/registry.js';
 import { LabStore } from './store.js';
+import { ObjectUploads } from './object-upload.js';
+import { generateOtaUploadUrl } from './actions/upload-actions.js';
+import { LIMITS } from '../shared/platform-rules.js';
 import { ensureLabTls } from './tls.js';
 
 /** The request log keeps at most this many entries (benchmarks read the recent ones). */
@@ -44,11 +47,16 @@ export interface Lab {
   readonly store: LabStore;
   readonly engine: OtaEngine;
   readonly files: FileServer;
+  /** The object store's PostObject side: GenerateOTAUploadURL's policies and the purge of unregistered uploads. */
+  readonly uploads: ObjectUploads;
   /** The embedded broker; undefined with an external one. */
   readonly broker: LabBroker | undefined;
   /** Every API request, for tests and benchmarks that count calls. */
   readonly requests: ApiRequestRecord[];
   setFault(firmwareId: string, plan: FaultPlan | undefined): void;
+  /** The fault plan of the first firmware downloaded from now on that has none of its own (for a
+   *  firmware not registered yet, e.g. one the demo's ota-verify uploads). */
+  setFaultOnNextFirmware(plan: FaultPlan): void;
   /** Publish raw bytes from the platform side (malformed notices, fuzzing). */
   sendRaw(topic: string, payload: string | Buffer): void;
   /** Store a firmware file in the lab's object store and return its (unsigned) URL and digests. */
@@ -68,6 +76,7 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
   seed(store, options, clock);
   const tls = options.tls ? await ensureLabTls(join(dataDir, 'tls')) : undefined;
   const faults = new Map<string, FaultState>();
+  let nextFault: FaultState | undefined;
   const requests: ApiRequestRecord[] = [];
   const adminToken = store.state.adminToken as string;
   const closers: (() => Promise<void> | void)[] = [];
@@ -88,19 +97,30 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
   };
 
   try {
+    const urlKey = { accessKeyId: store.state.accessKeys[0]?.accessKeyId ?? 'lab', secret: urlSecret(store) };
+    // GenerateOTAUploadURL policies: upload within a minute, register within an hour (docs/platform.md).
+    const uploads: ObjectUploads = new ObjectUploads({
+      objectsDir: join(dataDir, 'objects'), clock, log, key: urlKey, base: () => files.base, objectUrl: (k) => files.objectUrl(k),
+      isRegistered: (k) => store.state.firmware.some((f) => FileServer.objectKeyOf(f.firmwareUrl) === k || f.multiFiles.some((m) => FileServer.objectKeyOf(m.url) === k)),
+      maxBytes: LIMITS.firmwareSizeMaxBytes, policyTtlMs: 60_000, purgeAfterMs: 3_600_000,
+    });
     const files = new FileServer({
       host: options.host, port: options.filePort, ...(options.fileHost ? { publicHost: options.fileHost.replace(/^\[|\]$/g, '') } : {}), objectsDir: join(dataDir, 'objects'), clock, log,
-      urlKey: { accessKeyId: store.state.accessKeys[0]?.accessKeyId ?? 'lab', secret: urlSecret(store) },
+      urlKey, postObject: (req, res) => uploads.handle(req, res),
       adminToken,
       ...(tls ? { tls: { key: tls.key, cert: tls.cert } } : {}),
       faultFor: (key) => {
         const fw = store.state.firmware.find((f) => FileServer.objectKeyOf(f.firmwareUrl) === key || f.multiFiles.some((m) => FileServer.objectKeyOf(m.url) === key));
-        return fw ? faults.get(fw.firmwareId) : undefined;
+        if (!fw) return undefined;
+        if (nextFault && !faults.has(fw.firmwareId)) { faults.set(fw.firmwareId, nextFault); nextFault = undefined; }
+        return faults.get(fw.firmwareId);
       },
       setFault: applyFault,
     });
     const fileBase = await files.listen();
     closers.push(() => files.close());
+    await uploads.start();
+    closers.push(() => uploads.close());
 
     // The engine sends through the link, which needs the engine to exist first.
     const linkRef: { current?: EngineLink } = {};
@@ -141,7 +161,8 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
     engine.start();
 
     const api = new ApiServer({
-      host: options.host, port: options.apiPort, clock, log, throttle: options.throttle, actions: LAB_ACTIONS,
+      host: options.host, port: options.apiPort, clock, log, throttle: options.throttle,
+      actions: { ...LAB_ACTIONS, GenerateOTAUploadURL: generateOtaUploadUrl(uploads) },
       context: () => ({ store, engine, clock, unfinishedFilter: options.unfinishedFilter }),
       ...(options.instanceId ? { instanceId: options.instanceId } : {}),
       // Bounded by count (entries hold only a served action's name, a code and a time).
@@ -163,7 +184,12 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
 
     let closing: Promise<void> | undefined;
     return {
-      options, connection, store, engine, files, broker, requests,
+      options, connection, store, engine, files, uploads, broker, requests,
+      setFaultOnNextFirmware(plan) {
+        const parsed = faultPlanSchema.safeParse(plan);
+        if (!parsed.success) throw new OtaError('INVALID_FAULT', `fault plan: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+        nextFault = new FaultState(parsed.data);
+      },
       setFault(firmwareId, plan) {
         const refused = applyFault(firmwareId, plan);
         if (refused) throw new OtaError('INVALID_FAULT', refused);

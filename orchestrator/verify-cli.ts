@@ -5,6 +5,7 @@ import { packageVersion } from '../shared/package-version.js';
 import { usageMessage } from '../shared/usage-message.js';
 import type { SessionArgs } from './commands/session.js';
 import { exitCodeOf } from './exit-codes.js';
+import { uploadArgsOf, uploadOptions } from './upload-options.js';
 
 function common<T>(y: Argv<T>) {
   return y
@@ -69,8 +70,8 @@ async function reportUsageError(argv: string[], err: unknown): Promise<void> {
 }
 
 const COMMANDS = {
-  commands: ['verify', 'watch', 'status', 'cancel', 'firmware'],
-  positionals: { watch: 'a JOB_ID', status: 'a JOB_ID', cancel: 'a JOB_ID', firmware: 'a FIRMWARE_ID' },
+  commands: ['verify', 'upload', 'watch', 'status', 'cancel', 'firmware'],
+  positionals: { upload: 'a FILE', watch: 'a JOB_ID', status: 'a JOB_ID', cancel: 'a JOB_ID', firmware: 'a FIRMWARE_ID' },
 } as const;
 
 export async function runVerifyCli(argv: string[]): Promise<void> {
@@ -83,9 +84,11 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
     await Promise.resolve().then(() => yargs(argv)
       .scriptName('ota-verify')
       .usage('$0 <command>\n\nProve a firmware on test benches with a verification job (CreateOTAVerifyJob) and give CI a verdict.\nExit codes: 0 verified (or needs no verification), 1 verification failed, 2 bad usage or refused,\n3 platform, auth or network failure, 4 stopped watching before the end.')
-      .command('verify', 'check, create the verify job, watch it to the verdict', (y) => common(y)
+      .command('verify', 'check, create the verify job, watch it to the verdict', (y) => uploadOptions(common(y))
         .option('product-key', { type: 'string', describe: 'ProductKey the firmware belongs to (--lab: from lab.json)' })
-        .option('firmware-id', { type: 'string', demandOption: true, describe: 'the FirmwareId to verify' })
+        .option('file', { type: 'string', describe: 'a firmware file: upload and register it (or find it registered), then verify it; needs --version' })
+        .option('firmware-id', { type: 'string', describe: 'a registered firmware to verify (instead of --file)' })
+        .conflicts('file', 'firmware-id')
         .option('device', { type: 'string', array: true, default: [] as string[], describe: 'a test device (1-10)' })
         .option('devices', { type: 'string', describe: 'comma-separated test devices' })
         .option('timeout-minutes', { type: 'string', describe: 'task timeout, 1-1440, counted from the first progress' })
@@ -97,15 +100,27 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
         .option('skip-current', { type: 'boolean', default: false, describe: 'leave out benches already on the destination version (otherwise refused)' })
         .option('start-timeout-minutes', { type: 'number', default: 10, describe: 'a bench with no progress this long after its task appears fails (offline, agent not running) and its task is cancelled; 0: wait forever' })
         .option('max-wait-minutes', { type: 'number', alias: 'max-wait', describe: 'end the whole run after this long: unfinished benches fail and their tasks are cancelled' })
-        .example('$0 verify --lab lab.json --firmware-id fw000001 --devices bench-01,bench-02', 'in the lab')
+        .example('$0 verify --lab lab.json --file build/fw.bin --version 2.1.0 --devices bench-01,bench-02', 'in the lab, from the built file')
+        .example('$0 verify --lab lab.json --firmware-id fw000001 --devices bench-01,bench-02', 'in the lab, a registered firmware')
         .example('$0 verify --region cn-shanghai --product-key a1xx --firmware-id XYZ --device tb-1 --device tb-2 --junit verify.xml', 'on the platform, in CI'),
       async (a) => {
+        const upload = uploadArgsOf(a, a.file);
+        if (!upload && !a['firmware-id']) throw new UsageError('say which firmware: --file FILE --version V (upload it), or --firmware-id FID');
         code = await (await cmds()).runVerify({
-          ...sessionArgs(a), ...(a['product-key'] ? { productKey: a['product-key'] } : {}), firmwareId: a['firmware-id'],
+          ...sessionArgs(a), ...(a['product-key'] ? { productKey: a['product-key'] } : {}), ...(a['firmware-id'] ? { firmwareId: a['firmware-id'] } : {}), ...(upload ? { upload } : {}),
           devices: [...a.device, ...(a.devices ? [a.devices] : [])], ...(a['timeout-minutes'] !== undefined ? { timeoutMinutes: a['timeout-minutes'] as unknown as number } : {}),
           tags: a.tag, push: a.push, needConfirm: a['need-confirm'], downloadProtocol: a['download-protocol'], wait: a.wait,
           ...boundArgs(a),
         });
+      })
+      .command('upload <file>', 'upload a firmware file and register it (or find it registered); prints the FirmwareId', (y) => uploadOptions(common(y))
+        .positional('file', { type: 'string', demandOption: true })
+        .option('product-key', { type: 'string' })
+        .demandOption('version')
+        .example('$0 upload build/fw.bin --version 2.1.0 --product-key a1xx --region cn-shanghai --json', 'in CI'),
+      async (a) => {
+        const upload = uploadArgsOf(a, a.file) as NonNullable<ReturnType<typeof uploadArgsOf>>;
+        code = await (await import('./commands/upload-command.js')).runUpload({ ...sessionArgs(a), upload, ...(a['product-key'] ? { productKey: a['product-key'] } : {}) });
       })
       .command('watch <job-id>', 're-attach to a running or finished job', (y) => common(y).positional('job-id', { type: 'string', demandOption: true }),
         async (a) => { code = await (await jobCmds()).runWatch({ ...sessionArgs(a), jobId: a['job-id'] }); })
@@ -115,7 +130,7 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
         async (a) => { code = await (await jobCmds()).runCancel({ ...sessionArgs(a), jobId: a['job-id'] }); })
       .command('firmware <firmware-id>', 'show a firmware and its verification status', (y) => common(y).positional('firmware-id', { type: 'string', demandOption: true }),
         async (a) => { code = await (await jobCmds()).runFirmware({ ...sessionArgs(a), firmwareId: a['firmware-id'] }); })
-      .demandCommand(1, 'say which command: verify, watch, status, cancel, firmware')
+      .demandCommand(1, 'say which command: verify, upload, watch, status, cancel, firmware')
       .strict()
       .fail((msg, err) => { throw err ?? new UsageError(`${usageMessage(msg, argv, COMMANDS)} (see ota-verify --help)`); })
       .help()

@@ -2,17 +2,19 @@
 // separate processes (their built CLIs), exactly as a user would run them. --fail makes one bench
 // fail in a chosen way so the failure path is visible too.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes, createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { OtaError } from '../../shared/errors.js';
+import { OtaError, errorMessage } from '../../shared/errors.js';
 import { writeLabConnection } from '../../shared/lab-connection.js';
-import { createOpenApiCall } from '../../shared/openapi-client.js';
 import { connectAppSubscriber, type AppSubscriber } from '../../shared/app-subscriber.js';
 import type { AppMessage } from '../../shared/app-subscription.js';
+import { LIMITS } from '../../shared/platform-rules.js';
 import { startLab, type Lab } from '../start-lab.js';
 
 export const FAIL_KINDS = ['digest', 'download', 'install', 'offline'] as const;
@@ -35,7 +37,8 @@ export function parseSize(text: string): number {
   if (!m) throw new OtaError('USAGE', `size ${JSON.stringify(text)} is not a size`, { expected: 'a number with an optional unit: 512KiB, 8MiB, 1GiB' });
   const unit = (m[2] ?? 'B').toUpperCase().replace('IB', '');
   const bytes = Math.round(Number(m[1]) * ({ B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[unit] ?? 1));
-  if (bytes < 1 || bytes > 4 * 1024 ** 3) throw new OtaError('USAGE', `size ${text} is out of range`, { expected: '1 byte to 4 GiB' });
+  // The demo uploads the file as a user would: the platform takes up to 1,000 MB.
+  if (bytes < 1 || bytes > LIMITS.firmwareSizeMaxBytes) throw new OtaError('USAGE', `size ${text} is out of range`, { expected: '1 byte to 1000MiB (the platform\'s upload limit)' });
   return bytes;
 }
 
@@ -68,18 +71,21 @@ export async function runDemo(a: DemoArgs): Promise<number> {
     // The lab lives only as long as the demo: ota-verify then prints no re-attach hint that would outlive it.
     await writeLabConnection(labFile, { ...lab.connection, ephemeral: true });
     say(`ota-lab demo: lab at ${lab.connection.apiEndpoint}, MQTT ${lab.connection.mqttUrl}; files in ${dir}`);
-    // 1. A firmware, registered as a release pipeline would.
-    const content = randomBytes(a.sizeBytes);
-    const stored = await lab.putFirmwareFile('demo-firmware.bin', content);
-    const call = createOpenApiCall({ endpoint: lab.connection.apiEndpoint, regionId: lab.connection.regionId, credentials: lab.connection });
-    const created = await call('CreateOTAFirmware', {
-      ProductKey: lab.connection.productKey, FirmwareName: 'demo-2.0.0', DestVersion: '2.0.0', FirmwareUrl: stored.url,
-      FirmwareSign: createHash('sha256').update(content).digest('hex'), SignMethod: 'SHA256', FirmwareSize: content.length,
-    });
-    const firmwareId = (created.Data as { FirmwareId: string }).FirmwareId;
-    say(`registered firmware ${firmwareId}: version 2.0.0, ${(a.sizeBytes / 1024 / 1024).toFixed(1)} MiB, SHA256`);
-    if (a.fail === 'digest') lab.setFault(firmwareId, { flipByteAt: Math.floor(a.sizeBytes / 2), flipTimes: 1 });
-    if (a.fail === 'download') lab.setFault(firmwareId, { errorStatus: 404, errorTimes: 1 });
+    // 1. A firmware file, as a build leaves it; ota-verify uploads and registers it below.
+    const firmwareFile = join(dir, 'demo-firmware.bin');
+    await pipeline(Readable.from(randomChunks(a.sizeBytes)), createWriteStream(firmwareFile));
+    say(`built ${firmwareFile}: ${(a.sizeBytes / 1024 / 1024).toFixed(1)} MiB, to become version 2.0.0`);
+    // The injected faults belong to the firmware, which ota-verify registers later: the lab binds the
+    // plan to the first firmware downloaded from now on, before its first byte leaves.
+    const faultOnce = (plan: NonNullable<Parameters<Lab['setFault']>[1]>) => {
+      try {
+        lab.setFaultOnNextFirmware(plan);
+      } catch (err) {
+        say(`could not inject the fault: ${errorMessage(err)}`);
+      }
+    };
+    if (a.fail === 'digest') faultOnce({ flipByteAt: Math.floor(a.sizeBytes / 2), flipTimes: 1 });
+    if (a.fail === 'download') faultOnce({ errorStatus: 404, errorTimes: 1 });
 
     // 2. The benches, one agent process each, logs in the demo folder.
     const names = lab.connection.devices.map((d) => d.deviceName);
@@ -103,11 +109,11 @@ export async function runDemo(a: DemoArgs): Promise<number> {
         children[names.indexOf(victim)]?.kill('SIGKILL');
         say(`${victim} went offline mid-download (its task will time out after 1 minute)`);
       });
-      lab.setFault(firmwareId, { bytesPerSec: Math.max(1, Math.floor(a.sizeBytes / 4)) });
+      faultOnce({ bytesPerSec: Math.max(1, Math.floor(a.sizeBytes / 4)) });
     }
 
-    // 3. ota-verify, with its live view, as a user runs it.
-    const verifyArgs = ['verify', '--lab', labFile, '--firmware-id', firmwareId, '--devices', names.join(','), '--junit', join(dir, 'junit.xml'), '--poll-min-ms', '500', ...(a.fail === 'offline' ? ['--timeout-minutes', '1'] : [])];
+    // 3. ota-verify, with its live view, as a user runs it: from the file to the verdict in one command.
+    const verifyArgs = ['verify', '--lab', labFile, '--file', firmwareFile, '--version', '2.0.0', '--devices', names.join(','), '--junit', join(dir, 'junit.xml'), '--poll-min-ms', '500', ...(a.fail === 'offline' ? ['--timeout-minutes', '1'] : [])];
     say(`$ ota-verify ${verifyArgs.join(' ')}`);
     const verify = spawn(process.execPath, [VERIFY_CLI, ...verifyArgs], { stdio: ['ignore', 'inherit', 'inherit'] });
     children.push(verify);
@@ -132,4 +138,9 @@ export async function runDemo(a: DemoArgs): Promise<number> {
       say(`removed ${dir} (--keep keeps it: lab state, agent logs, JUnit report)`);
     }
   }
+}
+
+/** Random bytes in 1 MiB pieces, so a large demo firmware is never held whole. */
+function* randomChunks(total: number): Generator<Buffer> {
+  for (let left = total; left > 0; left -= 1024 * 1024) yield randomBytes(Math.min(left, 1024 * 1024));
 }

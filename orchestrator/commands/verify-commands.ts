@@ -9,6 +9,7 @@ import { createVerifyJob, isContended } from '../verify-job.js';
 import { reportError, resultOf, writeReports, type RunFacts } from './verdict-output.js';
 import { session, type Session, type SessionArgs } from './session.js';
 import { watchToVerdict } from './watch-verdict.js';
+import type { UploadArgs } from '../upload-request.js';
 
 export interface VerifyArgs extends SessionArgs {
   productKey?: string;
@@ -24,6 +25,8 @@ export interface VerifyArgs extends SessionArgs {
   /** 0: no start timeout. */
   startTimeoutMinutes: number;
   maxWaitMinutes?: number;
+  /** --file: upload and register this file (or find it registered) and verify that firmware. */
+  upload?: UploadArgs;
 }
 
 export async function runVerify(a: VerifyArgs): Promise<number> {
@@ -32,9 +35,15 @@ export async function runVerify(a: VerifyArgs): Promise<number> {
   try {
     // Local checks first: no API call for a request that cannot be right.
     const target = a.lab ? await resolveTarget(a) : undefined;
-    const req = checkVerifyRequest({ productKey: a.productKey ?? target?.productKey, firmwareId: a.firmwareId, devices: a.devices, timeoutMinutes: a.timeoutMinutes, tags: a.tags, needPush: a.push, needConfirm: a.needConfirm, downloadProtocol: a.downloadProtocol, ...(a.instanceId ? { iotInstanceId: a.instanceId } : {}) });
-    facts.productKey = req.productKey;
-    return await verifyChecked(await session(a), a, req, facts);
+    // --file: the file is checked here with the rest; its FirmwareId comes from the upload step below.
+    const fileStep = a.upload ? await import('./upload-command.js') : undefined;
+    const fromFile = a.upload && fileStep ? await fileStep.checkedUpload({ ...a, upload: a.upload }) : undefined;
+    const checked = checkVerifyRequest({ productKey: a.productKey ?? target?.productKey, firmwareId: a.firmwareId ?? (fromFile ? 'from-file' : undefined), devices: a.devices, timeoutMinutes: a.timeoutMinutes, tags: a.tags, needPush: a.push, needConfirm: a.needConfirm, downloadProtocol: a.downloadProtocol, ...(a.instanceId ? { iotInstanceId: a.instanceId } : {}) });
+    facts.productKey = checked.productKey;
+    const s = await session(a);
+    const req = fromFile && fileStep ? { ...checked, firmwareId: (await fileStep.uploadStep(s, fromFile, (line) => s.view.say(line))).firmwareId } : checked;
+    facts.firmwareId = req.firmwareId;
+    return await verifyChecked(s, a, req, facts);
   } catch (err) {
     await reportError(a, facts, err);
     throw err;

@@ -27,13 +27,14 @@ describe('ota-lab demo clean-up', () => {
     expect(r.stdout + r.stderr).not.toMatch(/ota-verify watch \S+ --lab/);
   });
 
-  it('with --keep: keeps the folder with the lab file, logs and JUnit report, and says where', async () => {
+  it('with --keep: keeps the folder with the lab state, logs and JUnit report, and says where', async () => {
     const r = await runCliToEnd(BIN.lab, ['demo', '--devices', '1', '--size', '64KiB', '--keep']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const dir = folderOf(r.stdout);
     kept.push(dir);
     expect(r.stdout).toContain(`kept ${dir}`);
-    for (const f of ['lab.json', 'bench-01.log', 'junit.xml']) expect(existsSync(`${dir}/${f}`), f).toBe(true);
+    // lab.json leaves with the lab (its file names a lab that is gone); the lab's state stays.
+    for (const f of ['lab-state', 'bench-01.log', 'junit.xml']) expect(existsSync(`${dir}/${f}`), f).toBe(true);
   });
 
   it('removes its folder after Ctrl-C too, without telling the user to re-attach to a lab that is gone', async () => {

@@ -7,6 +7,9 @@ describe('ota-lab demo', () => {
     const r = await runCliToEnd(BIN.lab, ['demo']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/bench-05\s+SUCCEEDED\s+100%/);
+    // One command from the built file: ota-verify uploads and registers it, then verifies it.
+    expect(r.stdout).toMatch(/\$ ota-verify verify .*--file \S+demo-firmware\.bin --version 2\.0\.0/);
+    expect(r.stdout).toMatch(/uploading demo-firmware\.bin \(8\.0 MiB\)[^\n]*\nregistered firmware \S+ \(demo-firmware-2\.0\.0\)/);
     expect(r.stdout).toContain('ota-verify exited 0: firmware verified');
     expect(r.stdout).toMatch(/removed \S+ota-demo-\S+ \(--keep keeps it/);
   });

@@ -48,7 +48,7 @@ describe('Ctrl-C on ota-verify watch', () => {
     const r = await ctrlC('ota-verify', ['watch', jobId, '--lab', 'lab.json']);
     expect(r.signal, r.out).toBe(null);
     expect(r.code, r.out).toBe(4);
-    expect(r.out).toContain(`stopped watching; the job goes on. Re-attach with:\n  ota-verify watch ${jobId} --lab lab.json`);
+    expect(r.out).toContain(`stopped watching; the job goes on. Re-attach with: ota-verify watch ${jobId} --lab lab.json`);
   });
 
   it('through npx: ota-verify stops the same way, but npm and its sh report the interrupt (130 at a shell)', async () => {

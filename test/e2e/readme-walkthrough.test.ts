@@ -108,7 +108,7 @@ describe('README walkthrough', () => {
 
     const bad = await sh(verifyBad as string);
     expect(bad.code, bad.out).toBe(1);
-    expect(bad.out).toMatch(/FAILED bench-01: FAILED - digest mismatch/);
+    expect(bad.out).toMatch(/FAILED bench-01: digest mismatch/);
 
     const log = await sh(grepLog as string);
     expect(log.code, log.out).toBe(0);

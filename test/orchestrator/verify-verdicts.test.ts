@@ -9,6 +9,7 @@ import { addFirmware, createVerifyJob, popClient, taskReaches } from '../helpers
 import { BIN, runCliToEnd, spawnCli } from '../helpers/processes.js';
 import { parseXmlTags } from '../helpers/xml-check.js';
 import { labWithBenches, runVerify } from '../helpers/verify-fixtures.js';
+import { writeLabConnection } from '../../shared/lab-connection.js';
 
 let dir: string;
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -128,6 +129,8 @@ describe('reports on every exit', () => {
     const { lab, labFile } = await labWithBenches(dir, cleanup, 1);
     const { firmwareId } = await addFirmware(lab);
     await lab.close();
+    // A lab that died (SIGKILL) leaves its connection file behind; a clean close removes it.
+    await writeLabConnection(labFile, lab.connection);
     const junit = join(dir, 'down.xml');
     const r = await runVerify(labFile, firmwareId, 'bench-01', ['--json', '--junit', junit]);
     expect(r.code).toBe(3);
