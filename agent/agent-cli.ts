@@ -20,6 +20,7 @@ interface CommonArgs {
   'work-dir'?: string;
   'install-command'?: string;
   'simulate-install'?: boolean;
+  'simulate-fail'?: 'health' | 'rollback';
   'public-key'?: string;
   'ca-file'?: string;
   'log-level'?: string;
@@ -30,9 +31,18 @@ function sourcesOf(a: CommonArgs) {
   if (a.lab && !a.device) throw new UsageError('--lab needs --device NAME (one of the lab\'s devices)');
   const overrides: Partial<AgentConfigInput> = {
     workDir: a['work-dir'], installCommand: a['install-command'], simulateInstall: a['simulate-install'],
-    publicKeyFile: a['public-key'], caFile: a['ca-file'], logLevel: a['log-level'] as AgentConfigInput['logLevel'],
+    publicKeyFile: a['public-key'], caFile: a['ca-file'], logLevel: a['log-level'] as AgentConfigInput['logLevel'], simulateFailure: a['simulate-fail'],
   };
   return { ...(a.config ? { configFile: a.config } : { labFile: a.lab, device: a.device }), overrides };
+}
+
+/** status/reset read files only: a config (or lab) file, or --work-dir alone. */
+function stateSourcesOf(a: CommonArgs) {
+  if (!a.config && !a.lab) {
+    if (!a['work-dir']) throw new UsageError('say where the agent works: --config bench.json, --lab lab.json --device NAME, or --work-dir DIR');
+    return { workDir: a['work-dir'] };
+  }
+  return { config: sourcesOf(a) };
 }
 
 export async function runAgentCli(argv: string[]): Promise<void> {
@@ -47,6 +57,7 @@ export async function runAgentCli(argv: string[]): Promise<void> {
       .option('work-dir', { type: 'string', describe: 'where downloads and the upgrade state live' })
       .option('install-command', { type: 'string', describe: 'shell command that installs the firmware' })
       .option('simulate-install', { type: 'boolean', describe: 'keep the firmware in the work dir and take its version (lab, demo)' })
+      .option('simulate-fail', { choices: ['health', 'rollback'] as const, describe: 'with --simulate-install: the self-test fails (health), and the rollback too (rollback)' })
       .option('public-key', { type: 'string', describe: 'PEM key whose detached signature each firmware must carry' })
       .option('ca-file', { type: 'string', describe: 'CA for the MQTT endpoint (the platform\'s 8883 root, or the lab\'s)' })
       .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], describe: 'log level (JSON lines on stderr); default: the config\'s logLevel, info' })
@@ -58,9 +69,17 @@ export async function runAgentCli(argv: string[]): Promise<void> {
         const { checkAgent } = await import('./commands/run-command.js');
         code = await checkAgent(sourcesOf(a));
       })
+      .command('status', 'print each module\'s upgrade state from the work dir (exit 1 if one needs recovery)', () => undefined, async (a) => {
+        const { statusCommand } = await import('./commands/status-command.js');
+        code = await statusCommand(stateSourcesOf(a), (l) => process.stdout.write(`${l}\n`));
+      })
+      .command('reset', 'clear a module\'s "needs recovery" state after putting the bench right by hand', (y) => y.option('module', { type: 'string', demandOption: true, describe: 'the module to clear' }), async (a) => {
+        const { resetCommand } = await import('./commands/status-command.js');
+        code = await resetCommand(stateSourcesOf(a), a.module, (l) => process.stdout.write(`${l}\n`));
+      })
       .example('$0 run --config /etc/ota-agent/bench.json', 'on a real bench (secret in OTA_DEVICE_SECRET)')
       .example('$0 run --lab lab.json --device bench-01', 'as a lab device, simulated install')
-      .demandCommand(1, 'say which command: run or check')
+      .demandCommand(1, 'say which command: run, check, status or reset')
       .strict()
       .fail((msg, err) => { throw err ?? new UsageError(`${usageMessage(msg, argv, { commands: ['run', 'check'], positionals: {} })} (see ota-agent --help)`); })
       .help()

@@ -23,7 +23,21 @@ const moduleSchema = z.object({
   version: z.string().regex(VERSION_RULE.pattern, VERSION_RULE.describe).optional(),
   /** A shell command that prints the module's current version. */
   versionCommand: z.string().min(1).optional(),
-}).refine((m) => m.version !== undefined || m.versionCommand !== undefined, 'needs "version" or "versionCommand"');
+  // --- self-test and rollback (agent/health-check.ts, agent/rollback.ts, agent/recovery.ts) ---
+  /** Run after the version read-back; exit 0 = healthy. The destination version is informed only after it passes. */
+  healthCommand: z.string().min(1).max(4096).optional(),
+  healthTimeoutSec: z.number().positive().max(86_400).default(60),
+  /** A soak: keep running the health command for this long, every healthIntervalSec; every run must pass. 0 = one run. */
+  healthWindowSec: z.number().min(0).max(86_400).default(0),
+  healthIntervalSec: z.number().min(0.1).max(86_400).default(10),
+  /** Run when install, version read-back or health fails; must be idempotent (a power cut runs it again). */
+  rollbackCommand: z.string().min(1).max(4096).optional(),
+  rollbackTimeoutSec: z.number().positive().max(86_400).default(600),
+  /** Run once at agent start when a rollback failed or was cut short, or the version cannot be read. */
+  recoverCommand: z.string().min(1).max(4096).optional(),
+  // --- end self-test and rollback ---
+}).refine((m) => m.version !== undefined || m.versionCommand !== undefined, 'needs "version" or "versionCommand"')
+  .refine((m) => m.healthWindowSec === 0 || m.healthIntervalSec <= m.healthWindowSec, { message: 'must not be longer than healthWindowSec', path: ['healthIntervalSec'] });
 
 export const agentConfigSchema = z.object({
   productKey: z.string().regex(PRODUCT_KEY_RULE.pattern, PRODUCT_KEY_RULE.describe),
@@ -40,9 +54,11 @@ export const agentConfigSchema = z.object({
   caFile: z.string().optional(),
   signMethod: z.enum(DEVICE_SIGN_METHODS).default('hmacsha256'),
   keepaliveSec: z.number().int().min(LIMITS.keepaliveSecMin).max(LIMITS.keepaliveSecMax).default(120),
-  modules: z.array(moduleSchema).min(1).default([{ name: 'default', version: '0.0.0' }]),
+  modules: z.array(moduleSchema).min(1).prefault([{ name: 'default', version: '0.0.0' }]),
   installCommand: z.string().min(1).optional(),
   simulateInstall: z.boolean().default(false),
+  /** With simulateInstall: make the simulated self-test fail ('health'), or it and the simulated rollback ('rollback'). */
+  simulateFailure: z.enum(['health', 'rollback']).optional(),
   installTimeoutSec: z.number().int().positive().default(600),
   /** A version command running longer is failed and its process group killed. */
   versionTimeoutSec: z.number().int().positive().max(600).default(30),

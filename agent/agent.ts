@@ -14,8 +14,9 @@ import { createHttpFetcher, type Fetcher } from './fetcher.js';
 import { readVersion } from './install-hook.js';
 import { takeNotice } from './notice-intake.js';
 import { ProgressReporter } from './progress-reporter.js';
+import { NEEDS_RECOVERY, informWithheld, recoverAtStart, refuseForRecovery } from './recovery.js';
 import { REPLACED, runFlow } from './upgrade-flow.js';
-import { AgentStore, isFinal, type UpgradeRecord } from './upgrade-state.js';
+import { AgentStore, isResumable, type UpgradeRecord } from './upgrade-state.js';
 
 export interface AgentDeps {
   clock?: Clock;
@@ -72,10 +73,16 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     return store.state.versions[module] ?? m?.version ?? '0.0.0';
   };
 
+  // A bench left in an unknown state gets its recoverCommand before anything else: the version is
+  // announced, and notices are taken, only after it ran.
+  const recovery = recoverAtStart({ config, store, log, currentVersion, secrets, signal: stopping.signal });
   const announce = async () => {
+    await recovery.catch(() => undefined);
     for (const m of config.modules) {
       try {
-        await inform(m.name, await currentVersion(m.name));
+        const version = await currentVersion(m.name);
+        if (informWithheld(store, m.name, version)) log.warn({ module: m.name, version }, 'version not announced: its upgrade has not passed the self-test');
+        else await inform(m.name, version);
       } catch (err) {
         log.error({ module: m.name, err: errorMessage(err) }, 'cannot read the module version; not announced');
         continue;
@@ -90,20 +97,31 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     const reporter = new ProgressReporter((step, desc) => void progress(rec.module, step, desc), clock, config.progressMinStep, config.progressMinIntervalMs);
     const entry: Running = { rec, abort, finished: Promise.resolve() };
     entry.finished = (async () => {
-      // runFlow never rejects: a failure is an outcome, reported to the platform with its step. The flow's
-      // own move to 'done' logs "upgrade done"; one line per upgrade.
-      const outcome = await runFlow({ rec, config, store, fetcher, clock, log, publicKey, signal: abort.signal, progress: reporter, inform, currentVersion });
+      // runFlow never rejects: a failure is an outcome, reported to the platform with its step (unless the
+      // rollback already reported it). The flow's own move to 'done' logs "upgrade done"; one line per upgrade.
+      const outcome = await runFlow({
+        rec, config, store, fetcher, clock, log, publicKey, signal: abort.signal, progress: reporter, inform, currentVersion,
+        fail: (step, desc) => progress(rec.module, step, desc),
+      });
       if (outcome.kind === 'done') {
         events.emit('done', rec);
       } else if (outcome.kind === 'failed') {
-        log.warn({ module: rec.module, version: rec.version, step: outcome.step, err: outcome.reason }, 'upgrade failed');
-        await progress(rec.module, outcome.step, outcome.reason);
+        if (!outcome.reported) {
+          log.warn({ module: rec.module, version: rec.version, step: outcome.step, err: outcome.reason }, 'upgrade failed');
+          await progress(rec.module, outcome.step, outcome.reason);
+        }
         events.emit('failed', rec, outcome.step);
       }
       if (running.get(rec.module) === entry) running.delete(rec.module);
       await store.sweep().catch(() => undefined);
     })().catch((err: unknown) => { log.error({ module: rec.module, err: errorMessage(err) }, 'upgrade ended with an unexpected error'); });
     running.set(rec.module, entry);
+  };
+
+  const refuseNeedsRecovery = async (module: string, version: string) => {
+    log.warn({ module, version }, `notice refused: ${NEEDS_RECOVERY} (recoverCommand at the next start, or ota-agent reset --module ${module})`);
+    events.emit('refused', module, NEEDS_RECOVERY);
+    await progress(module, -1, NEEDS_RECOVERY);
   };
 
   const onNotice = async (payload: Buffer) => {
@@ -124,21 +142,36 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
       return;
     }
     const plan = intake.plan;
+    // A newer notice never cuts a rollback short (the bench would be left half-way): it waits for it.
+    const rollingBack = running.get(plan.module);
+    if (rollingBack?.rec.state === 'rolling-back') {
+      log.info({ module: plan.module, version: plan.version }, 'notice waits for the running rollback');
+      await rollingBack.finished;
+    }
+    if (await refuseForRecovery(store, plan.module, log)) return refuseNeedsRecovery(plan.module, plan.version);
     const current = running.get(plan.module);
     if (current && current.rec.version === plan.version) {
       log.info({ module: plan.module, version: plan.version }, 'repeat of the running notice ignored');
       return;
     }
-    if (!current && (await currentVersion(plan.module).catch(() => '')) === plan.version) {
+    // (Not for a version whose self-test failed: that one is installed and tested again.)
+    if (!current && !informWithheld(store, plan.module, plan.version) && (await currentVersion(plan.module).catch(() => '')) === plan.version) {
       // Already there (e.g. installed before a restart): say so, the platform then closes the task.
       log.info({ module: plan.module, version: plan.version }, 'notice for the version already installed; informing it');
       await inform(plan.module, plan.version);
       return;
     }
     if (current) {
-      log.info({ module: plan.module, from: current.rec.version, to: plan.version }, 'a newer notice replaces the running upgrade');
-      current.abort.abort(REPLACED);
-      await current.finished;
+      // A rollback that began since the wait above is not cut short either (the flow starts none once aborted).
+      if (current.rec.state === 'rolling-back') {
+        log.info({ module: plan.module, version: plan.version }, 'notice waits for the running rollback');
+        await current.finished;
+        if (await refuseForRecovery(store, plan.module, log)) return refuseNeedsRecovery(plan.module, plan.version);
+      } else {
+        log.info({ module: plan.module, from: current.rec.version, to: plan.version }, 'a newer notice replaces the running upgrade');
+        current.abort.abort(REPLACED);
+        await current.finished;
+      }
     }
     const rec: UpgradeRecord = {
       ...plan, state: 'downloading', startedAtMs: clock.now(),
@@ -151,7 +184,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     start(rec);
   };
 
-  let queue: Promise<void> = Promise.resolve();
+  let queue: Promise<void> = recovery.catch(() => undefined);
   channel.onMessage((topic, payload) => {
     const t = parseDeviceTopic(topic);
     if (!t || t.productKey !== id.productKey || t.deviceName !== id.deviceName) return;
@@ -163,9 +196,10 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   });
   channel.onConnect(() => { void announce(); });
 
-  // Resume what a previous run left unfinished, at the step it was in.
+  // Then resume what a previous run left unfinished, at the step it was in (an interrupted rollback runs again).
+  await recovery.catch(async (err: unknown) => { await channel.close(); throw err; });
   for (const rec of Object.values(store.state.upgrades)) {
-    if (!isFinal(rec.state)) {
+    if (isResumable(rec.state)) {
       log.info({ module: rec.module, version: rec.version, state: rec.state }, 'resuming upgrade');
       start(rec);
     }

@@ -1,14 +1,12 @@
 // The install hook: a shell command run with the file path(s) as arguments and the notice's facts in
 // environment variables. Lines `progress N` on stdout report install progress. Non-zero exit or a
 // timeout is an install failure (step -4) carrying the hook's last stderr line, scrubbed of secrets.
-// Neither the hook nor the version command sees the device secret (see commandEnv).
+// Neither the hook nor the version command sees the device secret (runBenchCommand).
 import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OtaError, quote } from '../shared/errors.js';
 import { VERSION_RULE } from '../shared/platform-rules.js';
-import { redactUrlSecrets, redactValues } from '../shared/redact.js';
-import { SECRET_ENV_VARS } from './agent-config.js';
-import { cleanEnv, runProcessGroup } from './process-group.js';
+import { runBenchCommand, whyFailed } from './process-group.js';
 
 export interface InstallFacts {
   version: string;
@@ -38,30 +36,13 @@ export interface HookOptions {
   secrets: readonly string[];
 }
 
-/** What a command's environment is built from: the agent's own, minus every secret-bearing variable. */
-function commandEnv(secrets: readonly string[], extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return cleanEnv(process.env, SECRET_ENV_VARS, secrets, extra);
-}
-
-/** A line a command wrote, fit for a log or the platform's desc: no URL signature, no secret. */
-function scrub(line: string, secrets: readonly string[]): string {
-  return redactValues(redactUrlSecrets(line), secrets);
-}
-
 export async function runInstallHook(command: string, facts: InstallFacts, o: HookOptions): Promise<void> {
-  const r = await runProcessGroup({
-    command, name: 'ota-install', args: facts.files, env: commandEnv(o.secrets, hookEnv(facts)), timeoutMs: o.timeoutSec * 1000,
-    ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}), signal: o.signal, keepStdoutBytes: 0,
-    onLine: (line) => {
-      const m = /^progress\s+(\d{1,3})$/.exec(line);
-      if (m) o.onProgress(Math.min(100, Number(m[1])));
-    },
-  });
-  const lastErr = r.lastErrLine ? `: ${scrub(r.lastErrLine, o.secrets)}` : '';
+  const r = await runBenchCommand(command, { name: 'ota-install', args: facts.files, env: hookEnv(facts), ...o });
+  const lastErr = r.lastErrLine ? `: ${r.lastErrLine}` : '';
   if (r.spawnError) throw new OtaError('INSTALL_FAILED', `install hook could not start: ${r.spawnError.message}`, { cause: r.spawnError });
   if (r.aborted || o.signal.aborted) throw new OtaError('CANCELLED', 'install cancelled');
-  if (r.timedOut) throw new OtaError('INSTALL_FAILED', `install hook timed out after ${o.timeoutSec} s${lastErr}`);
-  if (r.code !== 0) throw new OtaError('INSTALL_FAILED', `install hook ${r.code === null ? `killed by ${r.exitSignal ?? 'a signal'}` : `exited ${r.code}`}${lastErr}`);
+  const why = whyFailed(r, o.timeoutSec);
+  if (why) throw new OtaError('INSTALL_FAILED', `install hook ${why}${lastErr}`);
 }
 
 /** `--simulate-install`: keep the firmware in the work directory as the "installed" image. */
@@ -86,16 +67,16 @@ export interface VersionOptions {
 
 /** Read a module's version with its version command (last line of stdout, checked against the version rule). */
 export async function readVersion(command: string, o: VersionOptions): Promise<string> {
-  const r = await runProcessGroup({
-    command, name: 'ota-version', env: commandEnv(o.secrets), timeoutMs: o.timeoutSec * 1000,
-    ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}), keepStdoutBytes: VERSION_OUTPUT_MAX_BYTES, ...(o.signal ? { signal: o.signal } : {}),
+  const r = await runBenchCommand(command, {
+    name: 'ota-version', timeoutSec: o.timeoutSec, secrets: o.secrets, keepStdoutBytes: VERSION_OUTPUT_MAX_BYTES,
+    ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}), ...(o.signal ? { signal: o.signal } : {}),
   });
   const expected = 'the version on the last line of stdout';
   const why = r.spawnError ? `could not start: ${r.spawnError.message}`
     : r.aborted ? 'was stopped (the agent is closing)'
       : r.timedOut ? `timed out after ${o.timeoutSec} s`
         : r.overflow ? `printed more than ${VERSION_OUTPUT_MAX_BYTES} bytes`
-          : r.code !== 0 ? `exited ${r.code ?? r.exitSignal}${r.lastErrLine ? `: ${scrub(r.lastErrLine, o.secrets)}` : ''}`
+          : r.code !== 0 ? `exited ${r.code ?? r.exitSignal}${r.lastErrLine ? `: ${r.lastErrLine}` : ''}`
             : undefined;
   if (why) throw new OtaError('VERSION_UNREADABLE', `version command ${why}`, { expected });
   const version = r.stdout.trim().split('\n').pop()?.trim() ?? '';

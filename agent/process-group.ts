@@ -1,7 +1,10 @@
-// The agent's shell commands (install hook, version command) run here: in their own process group,
-// with an environment free of secrets, bounded in time and in the output we keep. Stopping one
-// stops everything it started: SIGTERM to the group, then SIGKILL to the group after a grace period.
+// The one process runner for every shell command the agent runs (install, health, rollback and
+// recover commands, the version command): in its own process group, with an environment free of
+// secrets, bounded in time and in the output we keep, and what it says scrubbed of secrets. Stopping
+// one stops everything it started: SIGTERM to the group, then SIGKILL to the group after a grace period.
 import { spawn } from 'node:child_process';
+import { redactUrlSecrets, redactValues } from '../shared/redact.js';
+import { SECRET_ENV_VARS } from './agent-config.js';
 
 /** SIGTERM → SIGKILL grace: short, so that an agent close (which stops its commands) ends within 3 s. */
 export const KILL_GRACE_MS = 1500;
@@ -17,8 +20,8 @@ export interface GroupRun {
   /** Between SIGTERM and SIGKILL when the command is stopped (timeout, abort, too much output). */
   killGraceMs?: number;
   signal?: AbortSignal;
-  /** Each complete stdout line (trimmed), as it arrives. */
-  onLine?: (line: string) => void;
+  /** Each `progress N` line on stdout, as it arrives (N capped at 100). */
+  onProgress?: (pct: number) => void;
   /** Stdout kept for the result; more than this stops the command (`overflow`). 0 keeps nothing. */
   keepStdoutBytes: number;
 }
@@ -31,8 +34,10 @@ export interface GroupResult {
   aborted: boolean;
   overflow: boolean;
   stdout: string;
-  /** The last non-empty stderr line (raw: the caller redacts it), at most MAX_LINE_CHARS. */
+  /** The last non-empty stderr line (raw from runProcessGroup, scrubbed by runBenchCommand), at most MAX_LINE_CHARS. */
   lastErrLine: string;
+  /** The last non-empty line of stdout or stderr, whichever came last (`progress N` lines excepted). */
+  lastLine: string;
   spawnError?: Error;
 }
 
@@ -40,10 +45,11 @@ export interface GroupResult {
 const MAX_LINE_CHARS = 4096;
 /** After the shell exits, how long its output pipes may stay open (held by something it left behind). */
 const PIPE_DRAIN_MS = 1000;
+const PROGRESS_LINE = /^progress\s+(\d{1,3})$/;
 
 export function runProcessGroup(o: GroupRun): Promise<GroupResult> {
   return new Promise((resolve) => {
-    const result: GroupResult = { code: null, exitSignal: null, timedOut: false, aborted: false, overflow: false, stdout: '', lastErrLine: '' };
+    const result: GroupResult = { code: null, exitSignal: null, timedOut: false, aborted: false, overflow: false, stdout: '', lastErrLine: '', lastLine: '' };
     const child = spawn('/bin/sh', ['-c', o.command, o.name, ...(o.args ?? [])], { env: o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const timers: NodeJS.Timeout[] = [];
     let settled = false;
@@ -65,6 +71,7 @@ export function runProcessGroup(o: GroupRun): Promise<GroupResult> {
     const finish = () => {
       if (settled) return;
       settled = true;
+      flush();
       for (const t of timers) clearTimeout(t);
       o.signal?.removeEventListener('abort', onAbort);
       // Whatever still holds our pipes is not waited for.
@@ -75,6 +82,12 @@ export function runProcessGroup(o: GroupRun): Promise<GroupResult> {
     };
     const onAbort = () => { result.aborted = true; stop(); };
 
+    const onOutLine = (line: string) => {
+      const m = PROGRESS_LINE.exec(line);
+      if (m) o.onProgress?.(Math.min(100, Number(m[1])));
+      else if (line) result.lastLine = line.slice(0, MAX_LINE_CHARS);
+    };
+    const errDone = (line: string) => { result.lastErrLine = line.slice(0, MAX_LINE_CHARS); result.lastLine = result.lastErrLine; };
     let outLine = '';
     let kept = 0;
     child.stdout.on('data', (c: Buffer) => {
@@ -86,11 +99,10 @@ export function runProcessGroup(o: GroupRun): Promise<GroupResult> {
           result.stdout += c.toString('utf8');
         }
       }
-      if (!o.onLine) return;
       outLine += c.toString('utf8');
       let nl: number;
       while ((nl = outLine.indexOf('\n')) >= 0) {
-        o.onLine(outLine.slice(0, nl).trim());
+        onOutLine(outLine.slice(0, nl).trim());
         outLine = outLine.slice(nl + 1);
       }
       if (outLine.length > MAX_LINE_CHARS) outLine = '';
@@ -101,20 +113,23 @@ export function runProcessGroup(o: GroupRun): Promise<GroupResult> {
       const lines = errLine.split('\n');
       errLine = (lines.pop() ?? '').slice(-MAX_LINE_CHARS);
       const last = lines.map((l) => l.trim()).filter(Boolean).pop();
-      if (last) result.lastErrLine = last.slice(0, MAX_LINE_CHARS);
+      if (last) errDone(last);
     });
+    // A last line without a newline still counts, once, when the command has ended.
+    const flush = () => {
+      if (outLine.trim()) onOutLine(outLine.trim());
+      if (errLine.trim()) errDone(errLine.trim());
+      outLine = '';
+      errLine = '';
+    };
     child.on('error', (err) => { result.spawnError = err; finish(); });
     child.on('exit', (code, sig) => {
       result.code = code;
       result.exitSignal = sig;
-      if (errLine.trim()) result.lastErrLine = errLine.trim().slice(0, MAX_LINE_CHARS);
       // Something it left behind may hold the pipes; while stopping, the SIGKILL timer ends the wait.
       if (!stopping) timers.push(setTimeout(finish, PIPE_DRAIN_MS));
     });
-    child.on('close', () => {
-      if (errLine.trim()) result.lastErrLine = errLine.trim().slice(0, MAX_LINE_CHARS);
-      finish();
-    });
+    child.on('close', finish);
     timers.push(setTimeout(() => { result.timedOut = true; stop(); }, o.timeoutMs));
     if (o.signal?.aborted) onAbort();
     else o.signal?.addEventListener('abort', onAbort, { once: true });
@@ -131,4 +146,45 @@ export function cleanEnv(base: NodeJS.ProcessEnv, secretVars: readonly string[],
     env[k] = v;
   }
   return { ...env, ...extra };
+}
+
+/** A line a command wrote, fit for a log or the platform's desc: no URL signature, no secret. */
+export function scrub(line: string, secrets: readonly string[]): string {
+  return redactValues(redactUrlSecrets(line), secrets);
+}
+
+export interface BenchCommand {
+  /** $0 of the shell (`ota-install`, `ota-health`, …), so `ps` and the command's messages say what it is. */
+  name: string;
+  args?: readonly string[];
+  /** Added to the agent's environment, which is stripped of every secret first. */
+  env?: Readonly<Record<string, string>>;
+  timeoutSec: number;
+  killGraceMs?: number;
+  signal?: AbortSignal;
+  onProgress?: (pct: number) => void;
+  /** Secret values: kept out of the environment and scrubbed from what the command says. */
+  secrets: readonly string[];
+  /** Stdout kept for the result (the version command); default 0. */
+  keepStdoutBytes?: number;
+}
+
+/** Run a bench command the way every one of them runs: secret-free environment, group kill, scrubbed lines. */
+export async function runBenchCommand(command: string, o: BenchCommand): Promise<GroupResult> {
+  const r = await runProcessGroup({
+    command, name: o.name, args: o.args ?? [], env: cleanEnv(process.env, SECRET_ENV_VARS, o.secrets, { ...o.env }), timeoutMs: o.timeoutSec * 1000,
+    keepStdoutBytes: o.keepStdoutBytes ?? 0,
+    ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}), ...(o.signal ? { signal: o.signal } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  });
+  return { ...r, lastErrLine: scrub(r.lastErrLine, o.secrets), lastLine: scrub(r.lastLine, o.secrets) };
+}
+
+/** Why a command did not succeed, in words (`timed out after 30 s`, `exited 2`), or undefined when it did. */
+export function whyFailed(r: GroupResult, timeoutSec: number): string | undefined {
+  if (r.spawnError) return `could not start: ${r.spawnError.message}`;
+  if (r.aborted) return 'was stopped';
+  if (r.timedOut) return `timed out after ${timeoutSec} s`;
+  if (r.overflow) return 'printed too much';
+  if (r.code !== 0) return r.code === null ? `killed by ${r.exitSignal ?? 'a signal'}` : `exited ${r.code}`;
+  return undefined;
 }

@@ -33,4 +33,15 @@ export class ProgressReporter {
     this.#lastAtMs = now;
     this.#send(step, desc);
   }
+
+  /**
+   * Say what is happening without moving the percent (a soak's "self-test 2/6"): the last step
+   * again with a new desc, or `fromPct` when nothing was reported yet (a flow resumed after a restart).
+   */
+  restate(desc: string, fromPct: number): void {
+    if (this.#last >= 100) return;
+    if (this.#last < 0) this.#last = Math.max(0, Math.min(99, Math.floor(fromPct)));
+    this.#lastAtMs = this.#clock.now();
+    this.#send(this.#last, desc);
+  }
 }

@@ -10,8 +10,11 @@ import type { Logger } from '../shared/logger.js';
 import type { AgentConfig } from './agent-config.js';
 import { downloadFile, ensureFreeSpace } from './download.js';
 import type { Fetcher } from './fetcher.js';
+import { installFactsOf } from './flow-facts.js';
+import { hasSelfTest, runSelfTest } from './health-check.js';
 import { runInstallHook, simulateInstall, type InstallFacts } from './install-hook.js';
 import type { ProgressReporter } from './progress-reporter.js';
+import { beginRollback, canRollBack, rollBack } from './rollback.js';
 import { isFinal, moveUpgrade, type AgentStore, type UpgradeRecord, type UpgradeState } from './upgrade-state.js';
 import { FirmwareDigester, signatureFor } from './verify.js';
 
@@ -34,6 +37,8 @@ export interface FlowContext {
   inform: (module: string, version: string) => Promise<void>;
   /** The module's version as the device reports it now. */
   currentVersion: (module: string) => Promise<string>;
+  /** Report a failure (negative step) for this upgrade's module. */
+  fail: (step: number, desc: string) => Promise<void>;
   /** Digesters of the download, kept for the verify step when both run in this process. */
   digesters?: FirmwareDigester[];
   /** Set by the verify step: a flow resumed at `installing` has not checked the files yet. */
@@ -46,7 +51,8 @@ export const REPLACED = 'replaced by a newer notice';
 /** How a flow ended. `stopped`: aborted for shutdown, the record stays where it was for the next start. */
 export type FlowOutcome =
   | { kind: 'done' }
-  | { kind: 'failed'; step: number; reason: string }
+  /** `reported`: a rollback already sent the failure step to the platform. */
+  | { kind: 'failed'; step: number; reason: string; reported: boolean }
   | { kind: 'cancelled' }
   | { kind: 'stopped' };
 
@@ -122,10 +128,12 @@ export const install: Step = async (c) => {
   // Resumed at this step after a restart: the files on disk may have changed since they were
   // checked, and the hook must only ever see verified bytes.
   if (!c.verified) await checkFiles(c);
-  const facts: InstallFacts = {
-    version: c.rec.version, module: c.rec.module, size: c.rec.size, sign: c.rec.sign, signMethod: c.rec.signMethod,
-    extData: c.rec.extData, files: c.rec.files.map((f) => f.partPath), workDir: c.store.dir,
-  };
+  const facts: InstallFacts = installFactsOf(c.rec, c.store.dir);
+  // What a rollback goes back to, kept before the hook runs (a restart mid-install must not take the new version for it).
+  if (c.rec.previousVersion === undefined) {
+    c.rec.previousVersion = await c.currentVersion(c.rec.module).catch(() => null);
+    await c.store.save();
+  }
   const onProgress = (pct: number) => c.progress.report(VERIFIED_AT + (pct / 100) * INSTALL_SHARE, 'installing');
   if (c.config.installCommand) await runInstallHook(c.config.installCommand, facts, { timeoutSec: c.config.installTimeoutSec, signal: c.signal, onProgress, secrets: [c.config.deviceSecret] });
   else await simulateInstall(facts, onProgress);
@@ -137,31 +145,52 @@ export const install: Step = async (c) => {
 export const confirm: Step = async (c) => {
   const now = await c.currentVersion(c.rec.module);
   if (now !== c.rec.version) throw new OtaError('VERSION_MISMATCH', `version read back is ${now}, expected ${c.rec.version}`, { expected: c.rec.version, found: now });
+  if (hasSelfTest(c.config, c.rec.module)) {
+    await enter(c, 'self-testing');
+    return;
+  }
+  await succeed(c, now);
+};
+
+/** The soak after the version read-back; only a passed self-test informs the destination version. */
+export const selfTest: Step = async (c) => {
+  await runSelfTest(c);
+  await succeed(c, c.rec.version);
+};
+
+const rollingBack: Step = async (c) => {
+  const to = await rollBack(c);
+  if (to !== c.rec.state) await enter(c, to);
+};
+
+async function succeed(c: FlowContext, now: string): Promise<void> {
   c.progress.report(100, 'installed', true);
   // Only the inform of the destination version makes the platform's task succeed.
   await c.inform(c.rec.module, now);
   await enter(c, 'done');
   await Promise.all(c.rec.files.map((f) => rm(f.partPath, { force: true })));
-};
+}
 
-const STEPS: Readonly<Record<'downloading' | 'verifying' | 'installing' | 'reporting', Step>> = {
-  downloading: download, verifying: verify, installing: install, reporting: confirm,
+const STEPS: Readonly<Record<'downloading' | 'verifying' | 'installing' | 'reporting' | 'self-testing' | 'rolling-back', Step>> = {
+  downloading: download, verifying: verify, installing: install, reporting: confirm, 'self-testing': selfTest, 'rolling-back': rollingBack,
 };
 
 /** The step code of the state an error happened in, for errors that belong to no one step. */
-const STEP_OF_STATE: Readonly<Partial<Record<UpgradeState, number>>> = { downloading: -2, verifying: -3, installing: -4, reporting: -4 };
+const STEP_OF_STATE: Readonly<Partial<Record<UpgradeState, number>>> = { downloading: -2, verifying: -3, installing: -4, reporting: -4, 'self-testing': -4 };
 
 /** The platform's failure step for an error: -2 download, -3 verify, -4 install/confirm, -1 otherwise. */
 export function failureStep(err: unknown, during?: UpgradeState): number {
   if (isOtaError(err, 'DOWNLOAD_FAILED')) return -2;
   if (isOtaError(err, 'VERIFY_FAILED')) return -3;
-  if (isOtaError(err, 'INSTALL_FAILED') || isOtaError(err, 'VERSION_MISMATCH') || isOtaError(err, 'VERSION_UNREADABLE')) return -4;
+  if (isOtaError(err, 'INSTALL_FAILED') || isOtaError(err, 'VERSION_MISMATCH') || isOtaError(err, 'VERSION_UNREADABLE') || isOtaError(err, 'SELF_TEST_FAILED')) return -4;
   if (isOtaError(err, 'STATE_SAVE_FAILED') && during) return STEP_OF_STATE[during] ?? -1;
   return -1;
 }
 
 /** Run from the record's current state to its end. Never rejects: failure and cancel are moves in the
- *  table, persisted like the others (a save that fails then is logged, the outcome still returned). */
+ *  table, persisted like the others (a save that fails then is logged, the outcome still returned).
+ *  A failure after the install started puts the previous firmware back where the bench can
+ *  (rolling-back, which itself ends in failed or needs-recovery and reports the failure). */
 export async function runFlow(c: FlowContext): Promise<FlowOutcome> {
   let during = c.rec.state;
   try {
@@ -169,9 +198,17 @@ export async function runFlow(c: FlowContext): Promise<FlowOutcome> {
       during = c.rec.state;
       if (c.rec.state === 'done') return { kind: 'done' };
       if (c.rec.state === 'cancelled') return { kind: 'cancelled' };
-      if (isFinal(c.rec.state)) return { kind: 'failed', step: -1, reason: c.rec.failure ?? `upgrade is ${c.rec.state}` };
+      // Ended by a rollback (or found so at start): the rollback step reported it already.
+      if (c.rec.state === 'failed' || c.rec.state === 'needs-recovery') {
+        return { kind: 'failed', step: c.rec.failedStep ?? -1, reason: c.rec.failure ?? `upgrade is ${c.rec.state}`, reported: true };
+      }
       if (c.signal.aborted) throw new OtaError('CANCELLED', 'upgrade stopped');
-      await STEPS[c.rec.state as keyof typeof STEPS](c);
+      try {
+        await STEPS[c.rec.state](c);
+      } catch (err) {
+        if (isOtaError(err, 'CANCELLED') || c.signal.aborted || !canRollBack(c)) throw err;
+        await beginRollback(c, err, failureStep(err, during));
+      }
     }
   } catch (err) {
     if (c.signal.aborted) {
@@ -181,7 +218,7 @@ export async function runFlow(c: FlowContext): Promise<FlowOutcome> {
     }
     const reason = errorMessage(err);
     await end(c, 'failed', reason);
-    return { kind: 'failed', step: failureStep(err, during), reason };
+    return { kind: 'failed', step: failureStep(err, during), reason, reported: false };
   }
 }
 

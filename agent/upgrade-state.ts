@@ -8,15 +8,23 @@ import { z } from 'zod';
 import { OtaError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 
-const STATES = ['downloading', 'verifying', 'installing', 'reporting', 'done', 'failed', 'cancelled'] as const;
+const STATES = ['downloading', 'verifying', 'installing', 'reporting', 'self-testing', 'rolling-back', 'needs-recovery', 'done', 'failed', 'cancelled'] as const;
 export type UpgradeState = (typeof STATES)[number];
 
 /** Failure and cancel (a newer notice replaced it) are moves like any other; the last three are final. */
 const MOVES: Readonly<Record<UpgradeState, readonly UpgradeState[]>> = {
   downloading: ['verifying', 'failed', 'cancelled'],
   verifying: ['installing', 'failed', 'cancelled'],
-  installing: ['reporting', 'failed', 'cancelled'],
-  reporting: ['done', 'failed', 'cancelled'],
+  // A failed install puts the previous firmware back; a newer notice cancels before the hook changed anything.
+  installing: ['reporting', 'rolling-back', 'failed', 'cancelled'],
+  reporting: ['self-testing', 'done', 'rolling-back', 'failed', 'cancelled'],
+  // The soak: done only when every run passed; a failed run puts the previous firmware back.
+  'self-testing': ['done', 'rolling-back', 'failed', 'cancelled'],
+  // failed = back on the previous version; needs-recovery = the rollback itself failed. A newer
+  // notice waits for a running rollback, so it is never cancelled half-way.
+  'rolling-back': ['failed', 'needs-recovery'],
+  // Left only by recoverCommand succeeding or an operator's `ota-agent reset`.
+  'needs-recovery': ['failed'],
   done: [],
   failed: [],
   cancelled: [],
@@ -46,14 +54,26 @@ const recordSchema = z.object({
   files: z.array(plannedFileSchema).min(1).max(64),
   state: z.enum(STATES),
   startedAtMs: z.number(),
+  /** Why it failed, for the log and `ota-agent status`. */
   failure: z.string().optional(),
+  /** The module's version before the install (what a rollback goes back to); null when it was unreadable. */
+  previousVersion: z.string().max(64).nullable().optional(),
+  /** Which phase failed ('install', 'version', 'self-test'), for the rollback's OTA_FAILED_STEP. */
+  failedPhase: z.enum(['install', 'version', 'self-test']).optional(),
+  /** The platform step code the failure was reported with (a restarted rollback reports it again). */
+  failedStep: z.number().int().min(-4).max(-1).optional(),
   download: z.object({ startedAtMs: z.number(), failedAttempts: z.number().int().nonnegative() }).optional(),
 });
 
 export type PlannedFile = z.output<typeof plannedFileSchema>;
 export type UpgradeRecord = z.output<typeof recordSchema>;
 /** What the accept step made of a notice: everything the later steps need. */
-export type UpgradePlan = Omit<UpgradeRecord, 'state' | 'startedAtMs' | 'failure' | 'download'>;
+export type UpgradePlan = Omit<UpgradeRecord, 'state' | 'startedAtMs' | 'failure' | 'download' | 'previousVersion' | 'failedPhase' | 'failedStep'>;
+
+/** States an agent start resumes (the others are final or wait for an operator). */
+export function isResumable(state: UpgradeState): boolean {
+  return !isFinal(state) && state !== 'needs-recovery';
+}
 
 export function moveUpgrade(rec: UpgradeRecord, to: UpgradeState): void {
   if (!MOVES[rec.state].includes(to)) {
@@ -142,6 +162,11 @@ export class AgentStore {
     } catch (cause) {
       throw new OtaError('INVALID_CONFIG', `work dir ${dir} is not writable: ${await whyNotWritable(dir, cause)}`, { cause, expected: 'a writable directory for downloads and the upgrade state', details: { field: 'workDir' } });
     }
+    return AgentStore.read(dir, log);
+  }
+
+  /** The state in a work directory, read only (no folder created, no write probe): `ota-agent status`. */
+  static async read(dir: string, log: Logger): Promise<AgentStore> {
     const file = join(dir, FILE);
     let state: DiskState = { version: 1, versions: {}, upgrades: {} };
     let text: string | undefined;
@@ -180,7 +205,7 @@ export class AgentStore {
 
   /** Remove part files that no live upgrade refers to: the work directory never grows without bound. */
   async sweep(): Promise<void> {
-    const live = new Set(Object.values(this.state.upgrades).filter((u) => !isFinal(u.state)).flatMap((u) => u.files.map((f) => f.partPath)));
+    const live = new Set(Object.values(this.state.upgrades).filter((u) => isResumable(u.state)).flatMap((u) => u.files.map((f) => f.partPath)));
     for (const name of await readdir(join(this.dir, 'downloads'))) {
       const p = join(this.dir, 'downloads', name);
       if (!live.has(p)) await rm(p, { force: true });

@@ -4,6 +4,7 @@
 // old block is measured at the new width (terminals re-wrap what they show) before it is replaced.
 import stringWidth from 'string-width';
 import type { Snapshot, TaskView } from './watch.js';
+import { withPhase } from './failure-phase.js';
 
 export interface ViewStream {
   write(s: string): unknown;
@@ -51,7 +52,7 @@ export function headerLine(withBar: boolean): string {
 
 export function deviceLine(t: TaskView, nowMs: number, withBar: boolean): string {
   const progress = `${withBar ? `${bar(t.progress)} ` : ''}${String(Math.round(t.progress)).padStart(3)}%`;
-  return `${t.deviceName.padEnd(COLS.device)} ${t.status.padEnd(COLS.status)} ${progress} ${age(nowMs - t.sinceMs).padStart(TIME_HEADER.length)}  ${printable(t.desc)}`.trimEnd();
+  return `${t.deviceName.padEnd(COLS.device)} ${t.status.padEnd(COLS.status)} ${progress} ${age(nowMs - t.sinceMs).padStart(TIME_HEADER.length)}  ${printable(withPhase(t.status, t.desc))}`.trimEnd();
 }
 
 /** A bar needs room: below this width the block leaves it out. */
@@ -112,7 +113,7 @@ export class LiveView {
     if (this.#quiet) return;
     const columns = this.#tty ? Math.max(1, (this.#out.columns ?? 80) - 1) : Infinity;
     const cut = (l: string) => (columns === Infinity ? l : fit(l, columns));
-    const rows = devices.map((d) => cut(`  ${d.deviceName.padEnd(COLS.device)} ${(d.status || '-').padEnd(COLS.status)} ${String(Math.round(d.progress)).padStart(3)}%  ${printable(d.desc)}`.trimEnd()));
+    const rows = devices.map((d) => cut(`  ${d.deviceName.padEnd(COLS.device)} ${(d.status || '-').padEnd(COLS.status)} ${String(Math.round(d.progress)).padStart(3)}%  ${printable(withPhase(d.status, d.desc))}`.trimEnd()));
     this.#out.write(`\n${cut(`  ${'DEVICE'.padEnd(COLS.device)} ${'STATUS'.padEnd(COLS.status)} PROG  DESC`)}\n${rows.join('\n')}\n\n`);
     this.#drawn = [];
   }

@@ -2,13 +2,15 @@
 import { writeFileAtomic } from '../shared/atomic-file.js';
 import type { TaskView } from './task-view.js';
 import type { Snapshot } from './watch.js';
+import { failurePhaseOf, type FailurePhase } from './failure-phase.js';
 
 export const RESULT_SCHEMA = 'ota-verify/result@2';
 
 export type Verdict = 'verified' | 'failed' | 'already-verified' | 'no-verification-needed' | 'stopped' | 'created' | 'refused' | 'error';
 
 /** One bench in the reports: its task as shown (see TaskView for each field), without our bookkeeping. */
-export type DeviceResult = Omit<TaskView, 'taskId' | 'sinceMs'>;
+/** `phase`: where a FAILED device failed, read from its desc (null when not failed or not said). */
+export type DeviceResult = Omit<TaskView, 'taskId' | 'sinceMs'> & { phase: FailurePhase | null };
 
 /** The JSON document's shape, documented in README.md. */
 export interface VerifyResult {
@@ -30,12 +32,12 @@ export interface VerifyResult {
 }
 
 export function devicesOf(s: Snapshot | undefined): DeviceResult[] {
-  return (s?.tasks ?? []).map((t) => ({ deviceName: t.deviceName, status: t.status, platformStatus: t.platformStatus, progress: t.progress, desc: t.desc, srcVersion: t.srcVersion, destVersion: t.destVersion }));
+  return (s?.tasks ?? []).map((t) => ({ deviceName: t.deviceName, status: t.status, platformStatus: t.platformStatus, progress: t.progress, desc: t.desc, phase: failurePhaseOf(t.status, t.desc), srcVersion: t.srcVersion, destVersion: t.destVersion }));
 }
 
 /** Benches named but never given a task (a refusal before the create): listed with no status. */
 export function namedDevices(names: readonly string[]): DeviceResult[] {
-  return names.map((deviceName) => ({ deviceName, status: '', platformStatus: '', progress: 0, desc: '', srcVersion: '', destVersion: '' }));
+  return names.map((deviceName) => ({ deviceName, status: '', platformStatus: '', progress: 0, desc: '', phase: null, srcVersion: '', destVersion: '' }));
 }
 
 function xml(s: string): string {
@@ -62,7 +64,7 @@ export function junitXml(r: VerifyResult): string {
     const o = outcomes[i];
     const detail = d.status ? `${d.deviceName}: ${d.status}${d.desc ? ` - ${d.desc}` : ''} (progress ${d.progress}%, ${d.srcVersion} -> ${d.destVersion})` : d.deviceName;
     let body = '';
-    if (o === 'failure') body = `<failure type="${xml(d.status)}" message="${xml(d.desc || d.status)}">${xml(detail)}</failure>`;
+    if (o === 'failure') body = `<failure type="${xml(d.phase ?? d.status)}" message="${xml(d.desc || d.status)}">${xml(detail)}</failure>`;
     if (o === 'error') body = `<error type="${xml(r.verdict)}" message="${xml(r.message ?? r.verdict)}">${xml(r.message ?? '')}</error>`;
     if (o === 'skipped') body = `<skipped message="${xml(`not finished when the watch stopped (${d.status || 'no task'}${d.progress ? `, ${d.progress}%` : ''})`)}"/>`;
     return `    <testcase classname="ota-verify.${xml(r.productKey)}" name="${xml(d.deviceName)}" time="${(r.durationMs / 1000).toFixed(3)}">${body ? `\n      ${body}\n    ` : ''}</testcase>`;

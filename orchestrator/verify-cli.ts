@@ -76,6 +76,12 @@ const COMMANDS = {
 
 export async function runVerifyCli(argv: string[]): Promise<void> {
   await runCli('ota-verify', async () => {
+    // `verify --file F --version V` and `upload` take the firmware's version, so yargs' own --version
+    // stays off and `ota-verify --version` alone prints ours.
+    if (argv.length === 1 && argv[0] === '--version') {
+      process.stdout.write(`${packageVersion()}\n`);
+      return 0;
+    }
     let code = 0;
     // The commands (the API client, pino, zod) load only when one runs: `--help` stays quick.
     const cmds = () => import('./commands/verify-commands.js');
@@ -134,7 +140,7 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
       .strict()
       .fail((msg, err) => { throw err ?? new UsageError(`${usageMessage(msg, argv, COMMANDS)} (see ota-verify --help)`); })
       .help()
-      .version(packageVersion())
+      .version(false)
       .parseAsync())
       .catch(async (err: unknown) => {
         if (err instanceof UsageError) await reportUsageError(argv, err);

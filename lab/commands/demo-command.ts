@@ -14,10 +14,12 @@ import { OtaError, errorMessage } from '../../shared/errors.js';
 import { writeLabConnection } from '../../shared/lab-connection.js';
 import { connectAppSubscriber, type AppSubscriber } from '../../shared/app-subscriber.js';
 import type { AppMessage } from '../../shared/app-subscription.js';
+import { createOpenApiCall } from '../../shared/openapi-client.js';
 import { LIMITS } from '../../shared/platform-rules.js';
 import { startLab, type Lab } from '../start-lab.js';
+import { rollbackSettled, showBenchAfterRollback } from './demo-rollback.js';
 
-export const FAIL_KINDS = ['digest', 'download', 'install', 'offline'] as const;
+export const FAIL_KINDS = ['digest', 'download', 'install', 'offline', 'health', 'rollback'] as const;
 export type FailKind = (typeof FAIL_KINDS)[number];
 
 export interface DemoArgs {
@@ -93,6 +95,8 @@ export async function runDemo(a: DemoArgs): Promise<number> {
     for (const name of names) {
       const args = ['run', '--lab', labFile, '--device', name, '--work-dir', join(dir, name)];
       if (a.fail === 'install' && name === victim) args.push('--install-command', 'echo "writing flash" ; echo "flash write failed: bad block at 0x3f000" >&2; exit 1');
+      // The simulated self-test fails after the version read-back (and, for rollback, the rollback too).
+      if ((a.fail === 'health' || a.fail === 'rollback') && name === victim) args.push('--simulate-fail', a.fail);
       const child = spawn(process.execPath, [AGENT_CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
       child.stderr?.pipe(createWriteStream(join(dir, `${name}.log`)));
       children.push(child);
@@ -112,12 +116,19 @@ export async function runDemo(a: DemoArgs): Promise<number> {
       faultOnce({ bytesPerSec: Math.max(1, Math.floor(a.sizeBytes / 4)) });
     }
 
+    const settled = a.fail === 'health' || a.fail === 'rollback' ? rollbackSettled(children[names.indexOf(victim)] as ChildProcess) : undefined;
+
     // 3. ota-verify, with its live view, as a user runs it: from the file to the verdict in one command.
     const verifyArgs = ['verify', '--lab', labFile, '--file', firmwareFile, '--version', '2.0.0', '--devices', names.join(','), '--junit', join(dir, 'junit.xml'), '--poll-min-ms', '500', ...(a.fail === 'offline' ? ['--timeout-minutes', '1'] : [])];
     say(`$ ota-verify ${verifyArgs.join(' ')}`);
     const verify = spawn(process.execPath, [VERIFY_CLI, ...verifyArgs], { stdio: ['ignore', 'inherit', 'inherit'] });
     children.push(verify);
     const code = await new Promise<number>((resolve) => verify.on('close', (c) => resolve(c ?? 4)));
+    if (settled) {
+      await settled;
+      const call = createOpenApiCall({ endpoint: lab.connection.apiEndpoint, regionId: lab.connection.regionId, credentials: lab.connection });
+      await showBenchAfterRollback({ call, productKey: lab.connection.productKey, bench: victim, agentCli: AGENT_CLI, say, statusArgs: ['status', '--lab', labFile, '--device', victim, '--work-dir', join(dir, victim)] });
+    }
     say(`\nota-verify exited ${code}: ${({ 0: 'firmware verified', 1: 'verification failed', 4: 'stopped before the end' } as Record<number, string>)[code] ?? 'error'}`);
     if (a.keep) {
       say(`agent logs: ${names.map((n) => join(dir, `${n}.log`)).join(' ')}`);

@@ -123,6 +123,10 @@ describe('agent and its disk', () => {
     await createVerifyJob(lab, small.firmwareId, ['bench-01']);
     await taskOrExit('SUCCEEDED');
     expect(agent.child.exitCode).toBeNull();
+
+    // 4. A stop while the disk is full again is still a clean stop (exit 0, not 1): only the last state save fails.
+    const full = await statfs(work);
+    await writeFile(join(work, 'filler'), Buffer.alloc(full.bavail * full.bsize)).catch(() => undefined);
     expect(await agent.stop('SIGTERM')).toBe(0);
     expect(agent.stderr()).not.toMatch(/Unhandled|ENOSPC.*\n.*at /);
   }, 60_000);

@@ -61,4 +61,48 @@ describe('agent secrets and commands', () => {
     }
     expect(await readFile(hookEnv, 'utf8')).toMatch(/^OTA_VERSION=2\.0\.0$/m);
   });
+
+  it('runs the health, rollback and recover commands like the hook: no secret in their environment, their lines redacted', async () => {
+    const secret = lab.connection.devices[0]?.deviceSecret ?? '';
+    process.env.OTA_DEVICE_SECRET = secret;
+    process.env.BENCH_NOTES = `key is ${secret}`;
+    process.env.BENCH_PLAIN = 'kept';
+    const env = (name: string) => join(dir, `${name}-env`);
+    const ver = join(dir, 'ver');
+    const workDir = join(dir, 'work');
+    const received = await recordReceived(lab, 'bench-01');
+    const config = {
+      simulateInstall: false, workDir,
+      installCommand: `echo "$OTA_VERSION" > ${ver}`,
+      modules: [{
+        name: 'default', versionCommand: `cat ${ver} 2>/dev/null || echo 1.0.0`,
+        healthCommand: `env > ${env('health')}; echo "no heartbeat, key ${secret}" >&2; exit 1`,
+        // The rollback fails (the bench then needs recovery), saying the secret on its way out.
+        rollbackCommand: `env > ${env('rollback')}; echo 1.0.0 > ${ver}; echo "relay stuck, key ${secret}" >&2; exit 3`,
+        recoverCommand: `env > ${env('recover')}`,
+      }],
+    };
+    agent = await testAgent(lab, 'bench-01', config);
+    await versionKnown(lab, 'bench-01');
+    const { firmwareId } = await addFirmware(lab, { version: '2.0.0' });
+    await createVerifyJob(lab, firmwareId, ['bench-01']);
+    const failed = new Promise<void>((resolve) => agent?.events.once('failed', () => resolve()));
+    await taskReaches(lab, 'bench-01', 'FAILED');
+    await failed;
+    expect(failuresIn(received.progress)).toEqual([{ module: 'default', step: -4, desc: 'self-test failed: no heartbeat, key [redacted]' }]);
+    const rec = agent.store.state.upgrades.default;
+    expect(rec?.state).toBe('needs-recovery');
+    expect(rec?.failure).toContain('rollback command exited 3: relay stuck, key [redacted]');
+    await agent.close();
+    // The next start runs recoverCommand (the rollback failed).
+    agent = await testAgent(lab, 'bench-01', config);
+    for (const name of ['health', 'rollback', 'recover']) {
+      const text = await readFile(env(name), 'utf8');
+      expect(text, name).not.toContain(secret);
+      expect(text, name).not.toMatch(/^OTA_DEVICE_SECRET=/m);
+      expect(text, name).not.toMatch(/^BENCH_NOTES=/m);
+      expect(text, name).toMatch(/^BENCH_PLAIN=kept$/m);
+    }
+    expect(await readFile(env('recover'), 'utf8')).toMatch(/^OTA_RECOVER_REASON=a rollback failed$/m);
+  });
 });

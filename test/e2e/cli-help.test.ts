@@ -18,7 +18,8 @@ function undescribedOptions(help: string): string[] {
   const out: string[] = [];
   for (const line of lines.slice(start + 1)) {
     if (line.trim() === '') break;
-    const m = /^\s+((?:-\w, )?--[\w-]+)(.*)$/.exec(line);
+    // An option starts near the margin; a wrapped description (which may mention a flag) is indented deeper.
+    const m = /^ {1,4}((?:-\w, )?--[\w-]+)(.*)$/.exec(line);
     if (!m) continue;
     const text = (m[2] ?? '').replace(/\[[^\]]*\]?/g, '').trim();
     if (text === '') out.push(m[1] as string);

@@ -8,7 +8,7 @@ describe('CLI usage errors', () => {
     ['verify', ['status'], 'ota-verify: status needs a JOB_ID (see ota-verify --help)'],
     ['verify', ['watch', '--lab', 'lab.json'], 'ota-verify: watch needs a JOB_ID (see ota-verify --help)'],
     ['verify', ['firmware'], 'ota-verify: firmware needs a FIRMWARE_ID (see ota-verify --help)'],
-    ['verify', ['xyz'], "ota-verify: unknown command 'xyz'; the commands are verify, watch, status, cancel, firmware (see ota-verify --help)"],
+    ['verify', ['xyz'], "ota-verify: unknown command 'xyz'; the commands are verify, upload, watch, status, cancel, firmware (see ota-verify --help)"],
     ['agent', ['chek'], "ota-agent: unknown command 'chek' (did you mean check?) (see ota-agent --help)"],
     ['lab', ['strat'], "ota-lab: unknown command 'strat' (did you mean start?) (see ota-lab --help)"],
     ['lab', ['fault'], 'ota-lab: fault needs a FIRMWARE_ID (see ota-lab --help)'],

@@ -7,6 +7,7 @@ import { signDeviceCredentials, type DeviceSignMethod } from '../../shared/devic
 import type { Lab } from '../../lab/start-lab.js';
 import { FINAL_TASK_STATUSES, type TaskStatus } from '../../shared/platform-rules.js';
 import { observeLab } from './observe-lab.js';
+import type { AppMessage } from '../../shared/app-subscription.js';
 import type { Task } from '../../lab/model.js';
 
 export type PopError = Error & { code?: string; data?: { Code?: string; ErrorMessage?: string; Message?: string } };
@@ -107,10 +108,17 @@ export async function taskReaches(lab: Lab, deviceName: string, status: TaskStat
   const obs = await observeLab(lab);
   const current = () => [...lab.store.state.tasks].reverse().find((t) => t.deviceName === deviceName);
   const now = current();
-  if (now?.status === status) return now;
   if (FINAL_TASK_STATUSES.has(status)) {
-    await obs.next((m) => m.kind === 'upgrade' && m.deviceName === deviceName && m.body.status === status);
-  } else if (status === 'IN_PROGRESS') {
+    // The notice, not the task list: what the device sent before the end has then reached the observer too.
+    const told = (m: AppMessage) => m.kind === 'upgrade' && m.deviceName === deviceName && m.body.status === status;
+    if (now?.status === status && obs.messages.some((m) => told(m) && m.kind === 'upgrade' && m.body.taskId === now.taskId)) return now;
+    // An observer that logged in after the end never gets the notice: the task list says it then.
+    const late = now?.status === status ? new Promise<void>((r) => { setTimeout(r, 2000).unref(); }) : new Promise<void>(() => undefined);
+    await Promise.race([obs.next(told), late]);
+    return current() as Task;
+  }
+  if (now?.status === status) return now;
+  if (status === 'IN_PROGRESS') {
     await obs.next((m) => m.kind === 'progress' && m.deviceName === deviceName && m.body.taskId !== undefined && m.body.step >= 0);
   } else {
     while (current()?.status !== status) await new Promise((r) => setTimeout(r, 20));
