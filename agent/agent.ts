@@ -26,7 +26,10 @@ export interface AgentDeps {
 }
 
 export interface Agent {
-  /** 'done' (record), 'failed' (record, step), 'refused' (module, reason), 'garbage' (reason), and 'notice' (outcome) after each notice is handled. */
+  /** The agent's public API for a program that embeds it (the fleet benchmark runs many agents in one
+   *  process): 'done' (record) when an upgrade succeeded, 'failed' (record, step) when it failed,
+   *  'refused' (module, reason), 'garbage' (reason) for a notice it could not use, and 'notice' after
+   *  each notice is handled. What the platform receives is observed on the platform side instead. */
   readonly events: EventEmitter;
   readonly store: AgentStore;
   close(): Promise<void>;

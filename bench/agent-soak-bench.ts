@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startLab } from '../lab/start-lab.js';
+import { connectAppSubscriber } from '../shared/app-subscriber.js';
+import type { AppMessage } from '../shared/app-subscription.js';
 import { createOpenApiCall } from '../shared/openapi-client.js';
 import { DIST, type BenchRow } from './bench-support.js';
 
@@ -36,6 +38,11 @@ export async function agentSoakBench(quick: boolean): Promise<BenchRow[]> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-soak-'));
   const lab = await startLab({ deviceCount: 1, throttle: 'off' });
   const conn = lab.connection;
+  // The bench watches the lab as an application does: through its server-side subscription.
+  const app = await connectAppSubscriber({ mqttUrl: conn.mqttUrl, accessKeyId: conn.accessKeyId, accessKeySecret: conn.accessKeySecret });
+  const forwarded = (fn: (m: AppMessage) => boolean) => new Promise<void>((resolve) => {
+    const off = app.on((m) => { if (fn(m)) { off(); resolve(); } });
+  });
   const child = spawn(process.execPath, ['--expose-gc', join(DIST, 'bench', 'agent-soak-process.js'), JSON.stringify({ conn, workDir: join(dir, 'work') })], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines: SoakLine[] = [];
   const waiters: { match: (l: SoakLine) => boolean; resolve: (l: SoakLine) => void }[] = [];
@@ -51,10 +58,7 @@ export async function agentSoakBench(quick: boolean): Promise<BenchRow[]> {
     const seen = lines.find(match);
     if (seen) { lines.splice(lines.indexOf(seen), 1); resolve(seen); } else waiters.push({ match, resolve });
   })]);
-  const taskSucceeded = (destVersion: string) => new Promise<void>((resolve) => {
-    const check = (t: { destVersion: string; status: string }) => { if (t.destVersion === destVersion && t.status === 'SUCCEEDED') { lab.engine.events.off('task', check); resolve(); } };
-    lab.engine.events.on('task', check);
-  });
+  const taskSucceeded = (destVersion: string) => forwarded((m) => m.kind === 'upgrade' && m.body.destVersion === destVersion && m.body.status === 'SUCCEEDED');
   const heap = async (at: number) => {
     const file = join(dir, `heap-${at}.heapsnapshot`);
     child.stdin.write(`heap ${file}\n`);
@@ -69,11 +73,8 @@ export async function agentSoakBench(quick: boolean): Promise<BenchRow[]> {
     const call = createOpenApiCall({ endpoint: conn.apiEndpoint, regionId: conn.regionId, credentials: conn });
     const sign = createHash('sha256').update(content).digest('hex');
     // The lab must know the version before the first job (else the first inform fails it).
-    await new Promise<void>((resolve) => {
-      const check = () => { if (lab.store.state.devices[0]?.moduleVersions.default) { lab.engine.events.off('inform', check); resolve(); } };
-      lab.engine.events.on('inform', check);
-      check();
-    });
+    const informed = forwarded((m) => m.kind === 'version');
+    if (!lab.store.state.devices[0]?.moduleVersions.default) await informed;
     let atEarly = { heapUsed: NaN, objects: NaN };
     const startedMs = Date.now();
     for (let i = 1; i <= upgrades; i++) {
@@ -101,6 +102,7 @@ export async function agentSoakBench(quick: boolean): Promise<BenchRow[]> {
       child.kill('SIGTERM');
       await gone;
     }
+    await app.close();
     await lab.close();
     await rm(dir, { recursive: true, force: true });
   }

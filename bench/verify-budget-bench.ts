@@ -8,6 +8,7 @@ import { signDeviceCredentials } from '../shared/device-credentials.js';
 import { silentLogger } from '../shared/logger.js';
 import { createOpenApiCall } from '../shared/openapi-client.js';
 import { startLab } from '../lab/start-lab.js';
+import { connectAppSubscriber, type AppSubscriber } from '../shared/app-subscriber.js';
 import { PlatformApi } from '../orchestrator/platform-api.js';
 import { RateLimiter } from '../orchestrator/rate-limiter.js';
 import { watchJob } from '../orchestrator/watch.js';
@@ -36,6 +37,7 @@ export async function verifyBudgetBench(quick: boolean): Promise<BenchRow[]> {
   const jobs = quick ? 5 : 20;
   const budget = 8;
   const lab = await startLab({ deviceCount: jobs * 10, throttle: 'platform', devicePrefix: 'sim-' });
+  let app: AppSubscriber | undefined;
   const clients: MqttClient[] = [];
   try {
     const pk = lab.connection.productKey;
@@ -56,8 +58,10 @@ export async function verifyBudgetBench(quick: boolean): Promise<BenchRow[]> {
       const fw = await admin('CreateOTAFirmware', { ProductKey: pk, FirmwareName: `bench-${j}`, DestVersion: `2.0.${j}`, FirmwareUrl: stored.url, FirmwareSign: createHash('sha256').update(content).digest('hex'), SignMethod: 'SHA256', FirmwareSize: content.length });
       firmwareIds.push((fw.Data as { FirmwareId: string }).FirmwareId);
     }
+    // When the lab ended each job, from its server-side subscription (the job status notice).
     const endedAt = new Map<string, number>();
-    lab.engine.events.on('job', (job: { jobId: string }) => endedAt.set(job.jobId, Date.now()));
+    app = await connectAppSubscriber({ mqttUrl: lab.connection.mqttUrl, accessKeyId: lab.connection.accessKeyId, accessKeySecret: lab.connection.accessKeySecret });
+    app.on((m) => { if (m.kind === 'jobStatus') endedAt.set(m.jobId, Date.now()); });
     const firstRequest = lab.requests.length;
     const watchStart = Date.now();
     const limiter = new RateLimiter(systemClock, budget);
@@ -108,6 +112,7 @@ export async function verifyBudgetBench(quick: boolean): Promise<BenchRow[]> {
     ];
   } finally {
     await Promise.all(clients.map((c) => c.endAsync(true)));
+    await app?.close();
     await lab.close();
   }
 }

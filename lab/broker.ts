@@ -5,6 +5,7 @@ import { Aedes, type Client, type PublishPacket, type Subscription } from 'aedes
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { timingSafeEqual } from 'node:crypto';
+import { appMaySubscribe, checkAppCredentials, isAppUsername } from '../shared/app-subscription.js';
 import { checkDeviceCredentials, parseUsername } from '../shared/device-credentials.js';
 import { errorMessage, OtaError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -31,6 +32,8 @@ export interface BrokerOptions {
   log: Logger;
   /** The device's secret, or undefined when no such device exists. */
   deviceSecret: (id: DeviceId) => string | undefined;
+  /** The AccessKey secret for an application login (server-side subscription), or undefined. */
+  accessKeySecret: (accessKeyId: string) => string | undefined;
   /** Credentials of the privileged platform-side client (the OTA engine). */
   engineUsername: string;
   enginePassword: string;
@@ -38,6 +41,8 @@ export interface BrokerOptions {
 
 interface Session {
   device?: DeviceId;
+  /** The AccessKeyId of an application login: it may only subscribe to forwarded topics. */
+  app?: string;
   privileged: boolean;
   keepaliveSec: number;
 }
@@ -132,6 +137,16 @@ export class LabBroker {
       if (ok) session.privileged = true;
       return done(ok ? null : refusal(4, 'bad engine credentials'), ok);
     }
+    if (isAppUsername(username)) {
+      try {
+        session.app = checkAppCredentials(username ?? '', pass, this.#o.accessKeySecret);
+        this.#o.log.info({ accessKeyId: session.app }, 'application login (server-side subscription)');
+        return done(null, true);
+      } catch (err) {
+        this.#o.log.warn({ err: errorMessage(err) }, 'application login refused');
+        return done(refusal(4, 'bad username or password'), false);
+      }
+    }
     try {
       const device = parseUsername(username);
       const secret = this.#o.deviceSecret(device);
@@ -196,7 +211,8 @@ export class LabBroker {
     const device = session?.device;
     const size = Buffer.isBuffer(packet.payload) ? packet.payload.length : Buffer.byteLength(packet.payload);
     let why: string | undefined;
-    if (!device) why = 'not a device';
+    if (session?.app) why = 'an application login may only subscribe';
+    else if (!device) why = 'not a device';
     else if (!mayPublish(device, packet.topic)) why = 'not one of its own uplink topics';
     else if (packet.qos > 1) why = 'QoS 2 is not supported';
     else if (packet.retain) why = 'retained messages are not supported';
@@ -210,10 +226,11 @@ export class LabBroker {
     const session = this.#sessions.get(client);
     if (session?.privileged) return cb(null, sub);
     const device = session?.device;
+    if (session?.app && appMaySubscribe(sub.topic)) return cb(null, { ...sub, qos: sub.qos > 1 ? 1 : sub.qos });
     if (device && maySubscribe(device, sub.topic)) {
       return cb(null, { ...sub, qos: sub.qos > 1 ? 1 : sub.qos });
     }
-    this.#o.log.warn({ device: device?.deviceName, topic: sub.topic.slice(0, 200) }, 'subscribe refused');
+    this.#o.log.warn({ device: device?.deviceName, app: session?.app, topic: sub.topic.slice(0, 200) }, 'subscribe refused');
     cb(null, null);
   }
 }

@@ -2,7 +2,6 @@
 // commands. It reads device messages and sends notices through an injected `send`, so the same
 // engine runs over the embedded broker or any external one, and its rules run on a manual clock.
 // Every status change goes through the TaskRunner and the lifecycle tables (transitions.ts).
-import type { EventEmitter } from 'node:events';
 import { errorMessage, OtaError } from '../shared/errors.js';
 import { FINAL_TASK_STATUSES, FIRMWARE_STATUS } from '../shared/platform-rules.js';
 import { parseDeviceTopic, type DeviceId } from '../shared/topics.js';
@@ -29,12 +28,6 @@ export class OtaEngine {
 
   constructor(deps: EngineDeps) {
     this.#run = new TaskRunner(deps);
-  }
-
-  /** 'task' (Task) after every task change, 'job' (Job) when a job ends, 'device' (Device) on presence,
-   *  'inform' on a version report: the demo's live view and the benchmarks' clocks read these. */
-  get events(): EventEmitter {
-    return this.#run.events;
   }
 
   /** How notices are spelled; a lab option, changeable while the lab runs. */

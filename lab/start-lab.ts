@@ -2,6 +2,7 @@
 // caller asked for a running lab); `close()` stops every socket and timer and may be called twice.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -12,6 +13,7 @@ import { writeLabConnection, type LabConnection } from '../shared/lab-connection
 import { ApiServer } from './api-server.js';
 import { claimConnectionFile, releaseConnectionFile } from './connection-file.js';
 import { LabBroker } from './broker.js';
+import { forwardToApplications } from './app-forwarder.js';
 import { EngineLink } from './engine-link.js';
 import { faultPlanSchema, FaultState, type FaultPlan } from './faults.js';
 import { FileServer } from './file-server.js';
@@ -52,6 +54,9 @@ export interface Lab {
   /** Every API request, for tests and benchmarks that count calls. */
   readonly requests: ApiRequestRecord[];
   setFault(firmwareId: string, plan: FaultPlan | undefined): void;
+  /** The fault plan of the first firmware downloaded from now on that has none of its own (for a
+   *  firmware not registered yet, e.g. one the demo's ota-verify uploads). */
+  setFaultOnNextFirmware(plan: FaultPlan): void;
   /** Publish raw bytes from the platform side (malformed notices, fuzzing). */
   sendRaw(topic: string, payload: string | Buffer): void;
   /** Store a firmware file in the lab's object store and return its (unsigned) URL and digests. */
@@ -71,6 +76,7 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
   seed(store, options, clock);
   const tls = options.tls ? await ensureLabTls(join(dataDir, 'tls')) : undefined;
   const faults = new Map<string, FaultState>();
+  let nextFault: FaultState | undefined;
   const requests: ApiRequestRecord[] = [];
   const adminToken = store.state.adminToken as string;
   const closers: (() => Promise<void> | void)[] = [];
@@ -105,7 +111,9 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
       ...(tls ? { tls: { key: tls.key, cert: tls.cert } } : {}),
       faultFor: (key) => {
         const fw = store.state.firmware.find((f) => FileServer.objectKeyOf(f.firmwareUrl) === key || f.multiFiles.some((m) => FileServer.objectKeyOf(m.url) === key));
-        return fw ? faults.get(fw.firmwareId) : undefined;
+        if (!fw) return undefined;
+        if (nextFault && !faults.has(fw.firmwareId)) { faults.set(fw.firmwareId, nextFault); nextFault = undefined; }
+        return faults.get(fw.firmwareId);
       },
       setFault: applyFault,
     });
@@ -116,8 +124,10 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
 
     // The engine sends through the link, which needs the engine to exist first.
     const linkRef: { current?: EngineLink } = {};
+    // The engine's events stay inside the lab: applications observe through the server-side subscription.
+    const events = new EventEmitter();
     const engine = new OtaEngine({
-      store, clock, log, noticeStyle: options.noticeStyle,
+      store, clock, log, noticeStyle: options.noticeStyle, events,
       send: (topic, payload) => linkRef.current?.send(topic, payload),
       signUrl: (_fw, url) => files.signedUrl(url, options.urlTtlSec),
     });
@@ -132,6 +142,7 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
         host: options.host, port: options.mqttPort, log, engineUsername, enginePassword,
         ...(tls ? { tls: { key: tls.key, cert: tls.cert } } : {}),
         deviceSecret: (id) => engine.device(id)?.deviceSecret,
+        accessKeySecret: (id) => store.state.accessKeys.find((k) => k.accessKeyId === id)?.accessKeySecret,
       });
       closers.push(() => broker?.close());
       mqttUrl = await broker.listen();
@@ -143,6 +154,10 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
     });
     linkRef.current = link;
     closers.push(() => link.close());
+    closers.push(forwardToApplications({
+      events, clock, publish: (topic, payload) => link.send(topic, payload),
+      device: (id) => engine.device(id), activeTask: (id, module) => engine.activeTask(id, module),
+    }));
     engine.start();
 
     const api = new ApiServer({
@@ -170,6 +185,11 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
     let closing: Promise<void> | undefined;
     return {
       options, connection, store, engine, files, uploads, broker, requests,
+      setFaultOnNextFirmware(plan) {
+        const parsed = faultPlanSchema.safeParse(plan);
+        if (!parsed.success) throw new OtaError('INVALID_FAULT', `fault plan: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+        nextFault = new FaultState(parsed.data);
+      },
       setFault(firmwareId, plan) {
         const refused = applyFault(firmwareId, plan);
         if (refused) throw new OtaError('INVALID_FAULT', refused);

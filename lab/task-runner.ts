@@ -20,6 +20,9 @@ export interface EngineDeps {
   send: (topic: string, payload: Record<string, unknown>) => void;
   signUrl: UrlSigner;
   noticeStyle: NoticeStyle;
+  /** Where the runner reports what happened ('task', 'job', 'device', 'inform', 'progress'); internal to
+   *  the lab, which turns them into the platform's forwarded messages (app-forwarder.ts). */
+  events?: EventEmitter;
 }
 
 export class TaskRunner {
@@ -28,10 +31,11 @@ export class TaskRunner {
   #noticeSeq: number;
   noticeStyle: NoticeStyle;
   /** 'task' after every task change, 'job' when a job ends, 'device' on presence, 'inform' on a version report. */
-  readonly events = new EventEmitter();
+  readonly events: EventEmitter;
 
   constructor(deps: EngineDeps) {
     this.d = deps;
+    this.events = deps.events ?? new EventEmitter();
     this.noticeStyle = { ...deps.noticeStyle };
     this.#noticeSeq = deps.clock.now();
   }
@@ -108,10 +112,11 @@ export class TaskRunner {
     this.#timers.get(task.taskId)?.cancel();
     this.#timers.delete(task.taskId);
     this.d.log.info({ jobId: task.jobId, device: task.deviceName, status: to, desc }, 'task finished');
+    // The task's end is told before the job's, which it may end (observers see them in that order).
+    this.events.emit('task', task);
     const job = this.job(task.jobId);
     if (job) this.settleJob(job);
     this.d.store.changed();
-    this.events.emit('task', task);
   }
 
   /** Back to the queue (ReupgradeOTATask): the job and a verify job's firmware reopen with it. */

@@ -12,11 +12,12 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { OtaError, errorMessage } from '../../shared/errors.js';
 import { writeLabConnection } from '../../shared/lab-connection.js';
+import { connectAppSubscriber, type AppSubscriber } from '../../shared/app-subscriber.js';
+import type { AppMessage } from '../../shared/app-subscription.js';
 import { createOpenApiCall } from '../../shared/openapi-client.js';
 import { LIMITS } from '../../shared/platform-rules.js';
 import { startLab, type Lab } from '../start-lab.js';
 import { rollbackSettled, showBenchAfterRollback } from './demo-rollback.js';
-import type { Task } from '../model.js';
 
 export const FAIL_KINDS = ['digest', 'download', 'install', 'offline', 'health', 'rollback'] as const;
 export type FailKind = (typeof FAIL_KINDS)[number];
@@ -43,10 +44,10 @@ export function parseSize(text: string): number {
   return bytes;
 }
 
-function onTask(lab: Lab, fn: (t: Task) => boolean): Promise<Task> {
+/** The next forwarded message `fn` accepts: the demo watches the lab as an application would. */
+function nextMessage(app: AppSubscriber, fn: (m: AppMessage) => boolean): Promise<AppMessage> {
   return new Promise((resolve) => {
-    const check = (t: Task) => { if (fn(t)) { lab.engine.events.off('task', check); resolve(t); } };
-    lab.engine.events.on('task', check);
+    const off = app.on((m) => { if (fn(m)) { off(); resolve(m); } });
   });
 }
 
@@ -61,9 +62,14 @@ export async function runDemo(a: DemoArgs): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let started: Lab | undefined;
+  let app: AppSubscriber | undefined;
   try {
     const lab = await startLab({ deviceCount: a.devices, connectionFile: labFile, stateDir: join(dir, 'lab-state') });
     started = lab;
+    // The demo's live view reads the lab's server-side subscription, as an application would.
+    const c = lab.connection;
+    const watcher = await connectAppSubscriber({ mqttUrl: c.mqttUrl, accessKeyId: c.accessKeyId, accessKeySecret: c.accessKeySecret, ...(c.caFile ? { caFile: c.caFile } : {}) });
+    app = watcher;
     // The lab lives only as long as the demo: ota-verify then prints no re-attach hint that would outlive it.
     await writeLabConnection(labFile, { ...lab.connection, ephemeral: true });
     say(`ota-lab demo: lab at ${lab.connection.apiEndpoint}, MQTT ${lab.connection.mqttUrl}; files in ${dir}`);
@@ -71,11 +77,15 @@ export async function runDemo(a: DemoArgs): Promise<number> {
     const firmwareFile = join(dir, 'demo-firmware.bin');
     await pipeline(Readable.from(randomChunks(a.sizeBytes)), createWriteStream(firmwareFile));
     say(`built ${firmwareFile}: ${(a.sizeBytes / 1024 / 1024).toFixed(1)} MiB, to become version 2.0.0`);
-    // The injected faults belong to the firmware, known once ota-verify has registered it: they are
-    // set when the first task of its verify job is notified, in the same turn the notice leaves, so
-    // before any bench can act on it.
-    const faultOnce = (plan: Parameters<Lab['setFault']>[1]) => void onTask(lab, () => true).then((t) => lab.setFault(t.firmwareId, plan))
-      .catch((err: unknown) => say(`could not inject the fault: ${errorMessage(err)}`));
+    // The injected faults belong to the firmware, which ota-verify registers later: the lab binds the
+    // plan to the first firmware downloaded from now on, before its first byte leaves.
+    const faultOnce = (plan: NonNullable<Parameters<Lab['setFault']>[1]>) => {
+      try {
+        lab.setFaultOnNextFirmware(plan);
+      } catch (err) {
+        say(`could not inject the fault: ${errorMessage(err)}`);
+      }
+    };
     if (a.fail === 'digest') faultOnce({ flipByteAt: Math.floor(a.sizeBytes / 2), flipTimes: 1 });
     if (a.fail === 'download') faultOnce({ errorStatus: 404, errorTimes: 1 });
 
@@ -93,13 +103,13 @@ export async function runDemo(a: DemoArgs): Promise<number> {
     }
     say(`started ${names.length} bench agents (simulated install); logs: ${join(dir, '<bench>.log')}`);
     await Promise.all(names.map((n) => new Promise<void>((resolve) => {
-      const check = () => { if (lab.store.state.devices.find((d) => d.deviceName === n)?.status === 'ONLINE') { lab.engine.events.off('device', check); resolve(); } };
-      lab.engine.events.on('device', check);
-      check();
+      const online = () => lab.store.state.devices.find((d) => d.deviceName === n)?.status === 'ONLINE';
+      if (online()) return resolve();
+      void nextMessage(watcher, (m) => m.kind === 'status' && m.deviceName === n && m.body.status === 'online').then(() => resolve());
     })));
     if (a.fail === 'offline') {
       // The bench drops off mid-download and never comes back; the task times out 1 minute after its first progress.
-      void onTask(lab, (t) => t.deviceName === victim && t.status === 'IN_PROGRESS').then(() => {
+      void nextMessage(watcher, (m) => m.kind === 'progress' && m.deviceName === victim && m.body.taskId !== undefined && m.body.step >= 0).then(() => {
         children[names.indexOf(victim)]?.kill('SIGKILL');
         say(`${victim} went offline mid-download (its task will time out after 1 minute)`);
       });
@@ -128,6 +138,7 @@ export async function runDemo(a: DemoArgs): Promise<number> {
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('close', r)) : Promise.resolve())));
+    await app?.close();
     await started?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

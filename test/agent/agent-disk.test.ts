@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLab, type Lab } from '../../lab/start-lab.js';
 import { addFirmware, createVerifyJob, deviceStatus, taskReaches } from '../helpers/lab-fixtures.js';
-import { AGENT_LOG, expectNoSecretsIn, testAgent } from '../helpers/agent-fixtures.js';
+import { AGENT_LOG, expectNoSecretsIn, stepReached, testAgent } from '../helpers/agent-fixtures.js';
 import { addServedFirmware, recordSteps, startFirmwareServer } from '../helpers/firmware-server.js';
 import { BIN, runCliToEnd, spawnCli } from '../helpers/processes.js';
 
@@ -45,7 +45,7 @@ async function inProcessAgent() {
   const dir = await tmp();
   const lab = await startLab({ deviceCount: 1, throttle: 'off' });
   cleanup.push(() => lab.close());
-  const steps = recordSteps(lab, 'bench-01');
+  const steps = await recordSteps(lab, 'bench-01');
   const workDir = join(dir, 'work');
   const agent = await testAgent(lab, 'bench-01', { workDir });
   cleanup.push(() => agent.close());
@@ -59,7 +59,7 @@ describe('agent and its disk', () => {
     const work = join(dir, 'work');
     await tmpfs(work, 'size=5m');
     const { lab } = await labWithFile(dir);
-    const steps = recordSteps(lab, 'bench-01');
+    const steps = await recordSteps(lab, 'bench-01');
     /** The task's end, or a failure as soon as the agent process dies. */
     const taskOrExit = (status: 'FAILED' | 'SUCCEEDED') => Promise.race([
       taskReaches(lab, 'bench-01', status),
@@ -102,9 +102,7 @@ describe('agent and its disk', () => {
     };
     const fw = await addServedFirmware(lab, server, { path: '/fw', size, content, version: '2.0.1' });
     // 1 MiB of 3 MiB is 26 % of the download's 80 %: the agent has written the first MiB.
-    const firstMiBWritten = new Promise<void>((resolve) => {
-      lab.engine.events.on('progress', (_id: unknown, _m: string, step: number) => { if (step >= 25) resolve(); });
-    });
+    const firstMiBWritten = stepReached(lab, 'bench-01', 25);
     await createVerifyJob(lab, fw, ['bench-01']);
     await sent;
     await firstMiBWritten;

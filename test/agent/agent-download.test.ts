@@ -81,7 +81,7 @@ describe('agent download', () => {
 
   it('-2: a server that ignores Range gets downloadRetries attempts in all, counted across a restart', async () => {
     const { lab, server, workDir } = await setUp();
-    const steps = recordSteps(lab, 'bench-01');
+    const steps = await recordSteps(lab, 'bench-01');
     const size = 8 * 1024 * 1024;
     let hold = 4;
     server.handler = (_req, res, seen) => {
@@ -114,7 +114,7 @@ describe('agent download', () => {
     { rule: 'downloadDeadlineSec', config: { downloadMinBytesPerSec: 0, downloadDeadlineSec: 60 }, desc: /^not downloaded within 60 s \(downloadDeadlineSec\)/, requests: 1 },
   ])('-2: a server dripping one byte every 1.5 s is ended by $rule', async ({ config, desc, requests }) => {
     const { lab, server, workDir } = await setUp();
-    const steps = recordSteps(lab, 'bench-01');
+    const steps = await recordSteps(lab, 'bench-01');
     const clock = new ManualClock();
     const open: ServerResponse[] = [];
     server.handler = (_req, res) => { res.writeHead(200, { 'content-length': 1000 }); res.flushHeaders(); open.push(res); };

@@ -35,7 +35,7 @@ function markerHook(extra = ''): { command: string; marker: string } {
 /** Run one job to FAILED; `failure` is the one failure step the lab received (and its desc). */
 async function runJob(opts: { agent?: Parameters<typeof testAgent>[2]; versionUnreadable?: boolean; content?: Buffer; fault?: Parameters<Lab['setFault']>[1]; tags?: { Key: string; Value: string }[] } = {}): Promise<{ task: Task; workDir: string; failure: { step: number; desc: string } }> {
   const workDir = join(dir, 'work');
-  const received = recordReceived(lab, 'bench-01');
+  const received = await recordReceived(lab, 'bench-01');
   agents.push(await testAgent(lab, 'bench-01', { workDir, ...opts.agent }));
   // A job created before the lab knows the version would fail at the agent's first inform.
   await (opts.versionUnreadable ? deviceStatus(lab, 'bench-01') : versionKnown(lab, 'bench-01'));

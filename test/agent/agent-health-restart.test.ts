@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLab, type Lab } from '../../lab/start-lab.js';
+import { observeLab } from '../helpers/observe-lab.js';
 import { addFirmware, createVerifyJob, taskReaches } from '../helpers/lab-fixtures.js';
 import { fileBench, informed, linesOf, recordUplinks, until, type Uplink } from '../helpers/health-fixtures.js';
 import { BIN, spawnCli, type Spawned } from '../helpers/processes.js';
@@ -19,6 +20,8 @@ async function setup(module: (dir: string) => Record<string, unknown>): Promise<
   const dir = await mkdtemp(join(tmpdir(), 'agent-health-restart-'));
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
   const lab = await startLab({ deviceCount: 1, throttle: 'off' });
+  // Logged in before any agent starts, so every version report it sends is observed.
+  await observeLab(lab);
   cleanup.push(() => lab.close());
   const b = await fileBench(dir);
   const config = {

@@ -8,6 +8,7 @@ import { startLab, type Lab } from '../../lab/start-lab.js';
 import type { Agent } from '../../agent/agent.js';
 import type { AgentConfigInput } from '../../agent/agent-config.js';
 import type { UpgradeRecord } from '../../agent/upgrade-state.js';
+import { observeLab } from '../helpers/observe-lab.js';
 import { addFirmware, createVerifyJob, taskReaches } from '../helpers/lab-fixtures.js';
 import { AGENT_LOG, expectNoSecretsIn, testAgent } from '../helpers/agent-fixtures.js';
 import { fileBench, informed, isAlive, linesOf, recordUplinks, until } from '../helpers/health-fixtures.js';
@@ -19,6 +20,8 @@ const agents: Agent[] = [];
 
 beforeEach(async () => {
   lab = await startLab({ deviceCount: 1, throttle: 'off' });
+  // Logged in before any agent starts, so every version report it sends is observed.
+  await observeLab(lab);
   dir = await mkdtemp(join(tmpdir(), 'agent-health-'));
 });
 afterEach(async () => {

@@ -9,19 +9,20 @@ import { join } from 'node:path';
 import { startLab, type Lab } from '../../lab/start-lab.js';
 import type { Agent } from '../../agent/agent.js';
 import { addFirmware, createVerifyJob, deviceStatus, taskReaches } from '../helpers/lab-fixtures.js';
+import { isProgressOf, observeLab } from '../helpers/observe-lab.js';
 import { AGENT_LOG, expectNoSecretsIn, failuresIn, recordReceived, testAgent, versionKnown, type ReceivedProgress } from '../helpers/agent-fixtures.js';
 
 let lab: Lab;
 let dir: string;
 let agent: Agent;
 let marker: string;
-let received: ReturnType<typeof recordReceived>;
+let received: Awaited<ReturnType<typeof recordReceived>>;
 
 beforeEach(async () => {
   lab = await startLab({ deviceCount: 1, throttle: 'off' });
   dir = await mkdtemp(join(tmpdir(), 'agent-intake-'));
   marker = join(dir, 'hook-ran');
-  received = recordReceived(lab, 'bench-01');
+  received = await recordReceived(lab, 'bench-01');
   agent = await testAgent(lab, 'bench-01', {
     simulateInstall: false, installCommand: `echo "$OTA_MODULE $OTA_VERSION" >> ${marker}`,
     modules: [{ name: 'default', version: '1.0.0' }, { name: 'MCU', version: '1.0.0' }],
@@ -58,15 +59,10 @@ async function send(...payloads: (Record<string, unknown> | Buffer)[]): Promise<
 }
 
 /** Resolves once the lab received `n` failure steps from the device. */
-function failures(n: number): Promise<ReturnType<typeof failuresIn>> {
-  return new Promise((resolve) => {
-    const check = () => {
-      const f = failuresIn(received.progress);
-      if (f.length >= n) { lab.engine.events.off('progress', check); resolve(f); }
-    };
-    lab.engine.events.on('progress', check);
-    check();
-  });
+async function failures(n: number): Promise<ReturnType<typeof failuresIn>> {
+  const obs = await observeLab(lab);
+  while (failuresIn(received.progress).length < n) await obs.next(isProgressOf('bench-01'));
+  return failuresIn(received.progress);
 }
 
 const informed = (version: string) => received.informs.filter((i) => i.version === version);

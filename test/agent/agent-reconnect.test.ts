@@ -5,7 +5,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../../lab/start-lab.js';
 import type { Agent } from '../../agent/agent.js';
 import { addFirmware, createVerifyJob, taskReaches } from '../helpers/lab-fixtures.js';
-import { AGENT_LOG, expectNoSecretsIn, failuresIn, recordReceived, testAgent, versionKnown } from '../helpers/agent-fixtures.js';
+import { AGENT_LOG, expectNoSecretsIn, failuresIn, recordReceived, stepReached, testAgent, versionKnown } from '../helpers/agent-fixtures.js';
 
 let lab: Lab | undefined;
 let agent: Agent | undefined;
@@ -18,7 +18,7 @@ afterAll(() => { expectNoSecretsIn(AGENT_LOG); });
 describe('agent across kicks', () => {
   it('finishes every upgrade when the broker kicks it at varied moments of each', async () => {
     lab = await startLab({ deviceCount: 1, throttle: 'off' });
-    const received = recordReceived(lab, 'bench-01');
+    const received = await recordReceived(lab, 'bench-01');
     agent = await testAgent(lab, 'bench-01', { reconnectBaseMs: 50, reconnectMaxMs: 100 });
     await versionKnown(lab, 'bench-01');
     const id = { productKey: lab.connection.productKey, deviceName: 'bench-01' };
@@ -29,16 +29,13 @@ describe('agent across kicks', () => {
       const { firmwareId } = await addFirmware(lab, { version });
       // Kick at one of the upgrade's steps in turn (accepted, first progress, installing, reporting).
       const at = [0, 0, 85, 99][i % 4] as number;
-      const kick = (_id: unknown, _m: string, step: number) => {
-        if (step >= at) { lab?.engine.events.off('progress', kick); if (lab?.broker?.kick(id)) kicks++; }
-      };
-      lab.engine.events.on('progress', kick);
+      const kicked = stepReached(lab, 'bench-01', at).then(() => { if (lab?.broker?.kick(id)) kicks++; });
       await createVerifyJob(lab, firmwareId, ['bench-01']);
       const task = await Promise.race([taskReaches(lab, 'bench-01', 'SUCCEEDED'), taskReaches(lab, 'bench-01', 'FAILED')]);
       expect(task.status, task.taskDesc).toBe('SUCCEEDED');
       // The agent's own flow ends too (it does not hang on an inform the broker never acknowledged).
       await done;
-      lab.engine.events.off('progress', kick);
+      await kicked;
     }
     expect(kicks).toBeGreaterThanOrEqual(6);
     expect(failuresIn(received.progress)).toEqual([]);

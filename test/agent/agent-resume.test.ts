@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLab, type Lab } from '../../lab/start-lab.js';
 import type { Agent } from '../../agent/agent.js';
-import type { Task } from '../../lab/model.js';
 import { addFirmware, createVerifyJob, deviceStatus, taskReaches } from '../helpers/lab-fixtures.js';
 import { AGENT_LOG, expectNoSecretsIn, testAgent } from '../helpers/agent-fixtures.js';
+import { observeLab } from '../helpers/observe-lab.js';
 import { BIN, spawnCli } from '../helpers/processes.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -22,13 +22,9 @@ async function tmp(): Promise<string> {
 }
 
 /** Resolves when the device's task has reported at least `pct` percent. */
-function progressAtLeast(lab: Lab, deviceName: string, pct: number): Promise<void> {
-  return new Promise((resolve) => {
-    const check = (t: Task) => {
-      if (t.deviceName === deviceName && t.status === 'IN_PROGRESS' && t.progress >= pct) { lab.engine.events.off('task', check); resolve(); }
-    };
-    lab.engine.events.on('task', check);
-  });
+async function progressAtLeast(lab: Lab, deviceName: string, pct: number): Promise<void> {
+  const obs = await observeLab(lab);
+  await obs.next((m) => m.kind === 'progress' && m.deviceName === deviceName && m.body.taskId !== undefined && m.body.step >= pct);
 }
 
 /** What a reader of the installed firmware finds (the simulated install copies it into the work dir). */

@@ -37,7 +37,7 @@ describe('agent secrets and commands', () => {
     process.env.BENCH_PLAIN = 'kept';
     const hookEnv = join(dir, 'hook-env');
     const versionEnv = join(dir, 'version-env');
-    const received = recordReceived(lab, 'bench-01');
+    const received = await recordReceived(lab, 'bench-01');
     agent = await testAgent(lab, 'bench-01', {
       simulateInstall: false,
       // The secret written literally in the command reaches stderr: it must not reach the platform.
@@ -70,7 +70,7 @@ describe('agent secrets and commands', () => {
     const env = (name: string) => join(dir, `${name}-env`);
     const ver = join(dir, 'ver');
     const workDir = join(dir, 'work');
-    const received = recordReceived(lab, 'bench-01');
+    const received = await recordReceived(lab, 'bench-01');
     const config = {
       simulateInstall: false, workDir,
       installCommand: `echo "$OTA_VERSION" > ${ver}`,

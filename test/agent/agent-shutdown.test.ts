@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { startLab, type Lab } from '../../lab/start-lab.js';
 import { ManualClock } from '../../shared/clock.js';
 import { addFirmware, createVerifyJob, deviceStatus } from '../helpers/lab-fixtures.js';
-import { testAgent } from '../helpers/agent-fixtures.js';
+import { stepReached, testAgent } from '../helpers/agent-fixtures.js';
 import { BIN, processGone, spawnCli } from '../helpers/processes.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -23,10 +23,7 @@ async function setup(opts: { connectionFile?: boolean } = {}): Promise<{ lab: La
 
 /** Resolves when the lab received a progress step of at least `pct` from the device. */
 function stepAtLeast(lab: Lab, pct: number): Promise<void> {
-  return new Promise((resolve) => {
-    const on = (_id: unknown, _m: string, step: number) => { if (step >= pct) { lab.engine.events.off('progress', on); resolve(); } };
-    lab.engine.events.on('progress', on);
-  });
+  return stepReached(lab, 'bench-01', pct);
 }
 
 describe('agent shutdown', () => {

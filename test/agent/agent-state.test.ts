@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLab, type Lab } from '../../lab/start-lab.js';
 import { addFirmware, createVerifyJob, deviceStatus, taskReaches } from '../helpers/lab-fixtures.js';
-import { AGENT_LOG, expectNoSecretsIn, testAgent } from '../helpers/agent-fixtures.js';
+import { AGENT_LOG, expectNoSecretsIn, informReceived, stepReached, testAgent } from '../helpers/agent-fixtures.js';
 import { recordSteps } from '../helpers/firmware-server.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -34,9 +34,7 @@ async function setUp(stateText: string | undefined): Promise<{ lab: Lab; dir: st
 
 /** The first version the lab hears the device inform for `module`. */
 function informed(lab: Lab, module = 'default'): Promise<string> {
-  return new Promise((resolve) => {
-    lab.engine.events.on('inform', (id: { deviceName: string }, m: string, version: string) => { if (id.deviceName === 'bench-01' && m === module) resolve(version); });
-  });
+  return informReceived(lab, 'bench-01', module);
 }
 
 describe('agent state on disk', () => {
@@ -68,15 +66,13 @@ describe('agent state on disk', () => {
 
   it('-3: an upgrade resumed at "installing" checks the file again and never runs the hook on changed bytes', async () => {
     const { lab, dir, workDir, file } = await setUp(undefined);
-    const steps = recordSteps(lab, 'bench-01');
+    const steps = await recordSteps(lab, 'bench-01');
     const runs = join(dir, 'hook-runs');
     // The first run says 50 % (so the test knows it runs), then waits to be stopped; a second run would install.
     const hook = { simulateInstall: false, installCommand: `if [ -f ${runs} ]; then echo again >> ${runs}; exit 0; fi; echo run >> ${runs}; echo progress 50; sleep 30`, installTimeoutSec: 60, workDir };
     const first = await testAgent(lab, 'bench-01', hook);
     await deviceStatus(lab, 'bench-01');
-    const installing = new Promise<void>((resolve) => {
-      lab.engine.events.on('progress', (_id: unknown, _m: string, step: number) => { if (step >= 90) resolve(); });
-    });
+    const installing = stepReached(lab, 'bench-01', 90);
     const { firmwareId } = await addFirmware(lab, { version: '2.0.0' });
     await createVerifyJob(lab, firmwareId, ['bench-01']);
     await installing;

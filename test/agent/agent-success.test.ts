@@ -27,7 +27,7 @@ describe('agent upgrade success', () => {
   it('downloads, verifies, installs and informs; progress only moves forward and ends at 100', async () => {
     agents.push(await testAgent(lab, 'bench-01'));
     await deviceStatus(lab, 'bench-01');
-    const progress = recordProgress(lab, 'bench-01');
+    const progress = await recordProgress(lab, 'bench-01');
     const { firmwareId } = await addFirmware(lab, { content: Buffer.alloc(3 * 1024 * 1024, 1), version: '2.0.0' });
     await createVerifyJob(lab, firmwareId, ['bench-01']);
     const task = await taskReaches(lab, 'bench-01', 'SUCCEEDED');
@@ -62,7 +62,7 @@ describe('agent upgrade success', () => {
     const seen = join(dir, 'seen');
     // The hook records each argument's content digest, and the same for OTA_FILES.
     const hook = `for f in "$@"; do sha256sum "$f" | cut -d' ' -f1; done > ${seen}; printf '%s\\n' "$OTA_FILES" | wc -l >> ${seen}`;
-    const received = recordReceived(lab, 'bench-03');
+    const received = await recordReceived(lab, 'bench-03');
     agents.push(await testAgent(lab, 'bench-03', { simulateInstall: false, installCommand: hook }));
     await deviceStatus(lab, 'bench-03');
     const a = Buffer.alloc(70_000, 3);

@@ -8,6 +8,7 @@ import { startAgent, type Agent } from '../../agent/agent.js';
 import type { Clock } from '../../shared/clock.js';
 import { createLogger } from '../../shared/logger.js';
 import type { Lab } from '../../lab/start-lab.js';
+import { observeLab } from './observe-lab.js';
 
 /** Every line any test agent logged in this worker. */
 export const AGENT_LOG: string[] = [];
@@ -40,11 +41,13 @@ export async function testAgent(lab: Lab, deviceName: string, overrides: Partial
   return startAgent(config, { log, ...deps });
 }
 
-/** The progress steps the lab saw for a device's latest task, in order. */
-export function recordProgress(lab: Lab, deviceName: string): number[] {
+/** The progress steps of the device's task as the platform forwards them (in order, repeats folded). */
+export async function recordProgress(lab: Lab, deviceName: string): Promise<number[]> {
   const seen: number[] = [];
-  lab.engine.events.on('task', (t: { deviceName: string; status: string; progress: number }) => {
-    if (t.deviceName === deviceName && t.status === 'IN_PROGRESS' && seen[seen.length - 1] !== t.progress) seen.push(t.progress);
+  const obs = await observeLab(lab);
+  obs.collect((m) => {
+    if (m.kind === 'progress' && m.deviceName === deviceName && m.body.taskId !== undefined && m.body.step >= 0 && seen[seen.length - 1] !== m.body.step) seen.push(m.body.step);
+    return undefined;
   });
   return seen;
 }
@@ -56,16 +59,14 @@ export interface ReceivedProgress {
   desc: string;
 }
 
-/** Every progress message the lab received from a device (task or not), as it received it. */
-export function recordReceived(lab: Lab, deviceName: string): { progress: ReceivedProgress[]; informs: { module: string; version: string }[] } {
-  const progress: ReceivedProgress[] = [];
-  const informs: { module: string; version: string }[] = [];
-  lab.engine.events.on('progress', (id: { deviceName: string }, module: string, step: number, desc: string) => {
-    if (id.deviceName === deviceName) progress.push({ deviceName, module, step, desc });
-  });
-  lab.engine.events.on('inform', (id: { deviceName: string }, module: string, version: string) => {
-    if (id.deviceName === deviceName) informs.push({ module, version });
-  });
+/** Every progress message the platform received from a device (task or not) and every version it
+ *  reported, as the server-side subscription forwards them. */
+export async function recordReceived(lab: Lab, deviceName: string): Promise<{ progress: ReceivedProgress[]; informs: { module: string; version: string }[] }> {
+  const obs = await observeLab(lab);
+  const progress = obs.collect((m) => (m.kind === 'progress' && m.deviceName === deviceName
+    ? { deviceName, module: m.body.moduleName, step: m.body.step, desc: m.body.desc } : undefined));
+  const informs = obs.collect((m) => (m.kind === 'version' && m.deviceName === deviceName
+    ? { module: m.body.moduleName, version: m.body.moduleVersion } : undefined));
   return { progress, informs };
 }
 
@@ -74,30 +75,31 @@ export function failuresIn(progress: readonly ReceivedProgress[]): { module: str
   return progress.filter((p) => p.step < 0).map(({ module, step, desc }) => ({ module, step, desc }));
 }
 
-/** Resolves with the first failure step the lab receives from the device for `module`. */
-export function failureReceived(lab: Lab, deviceName: string, module = 'default'): Promise<{ step: number; desc: string }> {
-  return new Promise((resolve) => {
-    const on = (id: { deviceName: string }, m: string, step: number, desc: string) => {
-      if (id.deviceName === deviceName && m === module && step < 0) {
-        lab.engine.events.off('progress', on);
-        resolve({ step, desc });
-      }
-    };
-    lab.engine.events.on('progress', on);
-  });
+/** Resolves with the first failure step the platform receives from the device for `module`. */
+export async function failureReceived(lab: Lab, deviceName: string, module = 'default'): Promise<{ step: number; desc: string }> {
+  const obs = await observeLab(lab);
+  const m = await obs.next((x) => x.kind === 'progress' && x.deviceName === deviceName && x.body.moduleName === module && x.body.step < 0);
+  const body = (m as Extract<typeof m, { kind: 'progress' }>).body;
+  return { step: body.step, desc: body.desc };
 }
 
 /** Resolves once the lab knows the device's version of `module` (an agent's first inform arrived):
  *  a job created before that has no source version, and the first inform would then fail it. */
-export function versionKnown(lab: Lab, deviceName: string, module = 'default'): Promise<void> {
-  return new Promise((resolve) => {
-    const check = () => {
-      if (lab.store.state.devices.find((d) => d.deviceName === deviceName)?.moduleVersions[module] !== undefined) {
-        lab.engine.events.off('inform', check);
-        resolve();
-      }
-    };
-    lab.engine.events.on('inform', check);
-    check();
-  });
+export async function versionKnown(lab: Lab, deviceName: string, module = 'default'): Promise<void> {
+  const obs = await observeLab(lab);
+  if (lab.store.state.devices.find((d) => d.deviceName === deviceName)?.moduleVersions[module] !== undefined) return;
+  await obs.next((m) => m.kind === 'version' && m.deviceName === deviceName && m.body.moduleName === module);
+}
+
+/** Resolves on the next progress step of at least `atLeast` the platform receives from the device. */
+export async function stepReached(lab: Lab, deviceName: string, atLeast: number): Promise<void> {
+  const obs = await observeLab(lab);
+  await obs.next((m) => m.kind === 'progress' && m.deviceName === deviceName && m.body.step >= atLeast);
+}
+
+/** Resolves with the next version the device reports for `module` (the forwarded module version report). */
+export async function informReceived(lab: Lab, deviceName: string, module = 'default'): Promise<string> {
+  const obs = await observeLab(lab);
+  const m = await obs.next((x) => x.kind === 'version' && x.deviceName === deviceName && x.body.moduleName === module);
+  return (m as Extract<typeof m, { kind: 'version' }>).body.moduleVersion;
 }

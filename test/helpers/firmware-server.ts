@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Lab } from '../../lab/start-lab.js';
+import { observeLab } from './observe-lab.js';
 import { popClient } from './lab-fixtures.js';
 
 export interface SeenRequest {
@@ -84,11 +85,8 @@ export async function addServedFirmware(lab: Lab, server: FirmwareServer, o: { p
   return res.Data.FirmwareId;
 }
 
-/** Every progress step the lab received from a device, in order, with its desc. */
-export function recordSteps(lab: Lab, deviceName: string): { step: number; desc: string | undefined }[] {
-  const seen: { step: number; desc: string | undefined }[] = [];
-  lab.engine.events.on('progress', (id: { deviceName: string }, _module: string, step: number, desc: string | undefined) => {
-    if (id.deviceName === deviceName) seen.push({ step, desc });
-  });
-  return seen;
+/** Every progress step the platform received from a device, in order, with its desc (as forwarded). */
+export async function recordSteps(lab: Lab, deviceName: string): Promise<{ step: number; desc: string | undefined }[]> {
+  const obs = await observeLab(lab);
+  return obs.collect((m) => (m.kind === 'progress' && m.deviceName === deviceName ? { step: m.body.step, desc: m.body.desc } : undefined));
 }

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDeviceTopic } from '../../shared/topics.js';
 import type { Lab } from '../../lab/start-lab.js';
+import { observeLab } from './observe-lab.js';
 
 export interface Uplink { kind: 'progress' | 'inform'; step?: string; desc?: string; version?: string }
 
@@ -27,13 +28,9 @@ export function recordUplinks(lab: Lab, deviceName: string): Uplink[] {
 }
 
 /** Resolves when the lab has taken an inform of `version` from the device. */
-export function informed(lab: Lab, deviceName: string, version: string): Promise<void> {
-  return new Promise((resolve) => {
-    const check = (id: { deviceName: string }, _module: string, v: string) => {
-      if (id.deviceName === deviceName && v === version) { lab.engine.events.off('inform', check); resolve(); }
-    };
-    lab.engine.events.on('inform', check);
-  });
+export async function informed(lab: Lab, deviceName: string, version: string): Promise<void> {
+  const obs = await observeLab(lab);
+  await obs.next((m) => m.kind === 'version' && m.deviceName === deviceName && m.body.moduleVersion === version);
 }
 
 /** A bench whose firmware version is the file `ver`: install writes it, the version command reads it. */

@@ -5,7 +5,9 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { createHash } from 'node:crypto';
 import { signDeviceCredentials, type DeviceSignMethod } from '../../shared/device-credentials.js';
 import type { Lab } from '../../lab/start-lab.js';
-import type { TaskStatus } from '../../shared/platform-rules.js';
+import { FINAL_TASK_STATUSES, type TaskStatus } from '../../shared/platform-rules.js';
+import { observeLab } from './observe-lab.js';
+import type { AppMessage } from '../../shared/app-subscription.js';
 import type { Task } from '../../lab/model.js';
 
 export type PopError = Error & { code?: string; data?: { Code?: string; ErrorMessage?: string; Message?: string } };
@@ -99,34 +101,36 @@ export function wrapDevice(client: MqttClient, lab: Lab, deviceName: string): Te
   };
 }
 
-/** Resolves when the device's task (the latest for that device) reaches `status`. */
-export function taskReaches(lab: Lab, deviceName: string, status: TaskStatus): Promise<Task> {
+/** Resolves when the device's task (the latest for that device) reaches `status`, as an application
+ *  observes it: final statuses from the OTA upgrade notice, IN_PROGRESS from the forwarded progress.
+ *  QUEUED, NOTIFIED and CONFIRM are forwarded by no platform message: those are read from the task list. */
+export async function taskReaches(lab: Lab, deviceName: string, status: TaskStatus): Promise<Task> {
+  const obs = await observeLab(lab);
   const current = () => [...lab.store.state.tasks].reverse().find((t) => t.deviceName === deviceName);
-  return new Promise((resolve) => {
-    const check = () => {
-      const t = current();
-      if (t?.status === status) {
-        lab.engine.events.off('task', check);
-        resolve(t);
-      }
-    };
-    lab.engine.events.on('task', check);
-    check();
-  });
+  const now = current();
+  if (FINAL_TASK_STATUSES.has(status)) {
+    // The notice, not the task list: what the device sent before the end has then reached the observer too.
+    const told = (m: AppMessage) => m.kind === 'upgrade' && m.deviceName === deviceName && m.body.status === status;
+    if (now?.status === status && obs.messages.some((m) => told(m) && m.kind === 'upgrade' && m.body.taskId === now.taskId)) return now;
+    // An observer that logged in after the end never gets the notice: the task list says it then.
+    const late = now?.status === status ? new Promise<void>((r) => { setTimeout(r, 2000).unref(); }) : new Promise<void>(() => undefined);
+    await Promise.race([obs.next(told), late]);
+    return current() as Task;
+  }
+  if (now?.status === status) return now;
+  if (status === 'IN_PROGRESS') {
+    await obs.next((m) => m.kind === 'progress' && m.deviceName === deviceName && m.body.taskId !== undefined && m.body.step >= 0);
+  } else {
+    while (current()?.status !== status) await new Promise((r) => setTimeout(r, 20));
+  }
+  return current() as Task;
 }
 
-/** Resolves once the lab sees the device in `status` (presence from the broker). */
-export function deviceStatus(lab: Lab, deviceName: string, status: 'ONLINE' | 'OFFLINE' = 'ONLINE'): Promise<void> {
-  return new Promise((resolve) => {
-    const check = () => {
-      if (lab.store.state.devices.find((d) => d.deviceName === deviceName)?.status === status) {
-        lab.engine.events.off('device', check);
-        resolve();
-      }
-    };
-    lab.engine.events.on('device', check);
-    check();
-  });
+/** Resolves once the device is in `status`, from the forwarded device status notice. */
+export async function deviceStatus(lab: Lab, deviceName: string, status: 'ONLINE' | 'OFFLINE' = 'ONLINE'): Promise<void> {
+  const obs = await observeLab(lab);
+  if (lab.store.state.devices.find((d) => d.deviceName === deviceName)?.status === status) return;
+  await obs.next((m) => m.kind === 'status' && m.deviceName === deviceName && m.body.status === status.toLowerCase());
 }
 
 export async function addFirmware(lab: Lab, opts: { content?: Buffer; version?: string; signMethod?: 'MD5' | 'SHA256'; module?: string; name?: string; needToVerify?: boolean } = {}): Promise<{ firmwareId: string; content: Buffer }> {

@@ -6,22 +6,23 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../../lab/start-lab.js';
 import type { Task } from '../../lab/model.js';
 import type { TaskStatus } from '../../shared/platform-rules.js';
+import { observeLab } from '../helpers/observe-lab.js';
 import { addFirmware, connectDevice, createVerifyJob, popClient, taskReaches, type TestDevice } from '../helpers/lab-fixtures.js';
 
 let lab: Lab;
 const devices: TestDevice[] = [];
 
-/** The task once it is in `status` or any final status, so a wrong turn fails fast instead of hanging. */
-function taskSettles(deviceName: string, status: TaskStatus): Promise<Task> {
+/** The task once it is in `status` or any final status, so a wrong turn fails fast instead of hanging.
+ *  Woken by what the platform forwards about the device (its version report is forwarded after the
+ *  lab handled it, so the task has moved by then). */
+async function taskSettles(deviceName: string, status: TaskStatus): Promise<Task> {
   const stops = new Set<TaskStatus>([status, 'SUCCEEDED', 'FAILED', 'CANCELED']);
-  return new Promise((resolve) => {
-    const check = () => {
-      const t = [...lab.store.state.tasks].reverse().find((x) => x.deviceName === deviceName);
-      if (t && stops.has(t.status)) { lab.engine.events.off('task', check); resolve(t); }
-    };
-    lab.engine.events.on('task', check);
-    check();
-  });
+  const obs = await observeLab(lab);
+  for (;;) {
+    const t = [...lab.store.state.tasks].reverse().find((x) => x.deviceName === deviceName);
+    if (t && stops.has(t.status)) return t;
+    await obs.next((m) => 'deviceName' in m && m.deviceName === deviceName);
+  }
 }
 
 describe('lab OTA engine: a device that connects after the job was created', () => {

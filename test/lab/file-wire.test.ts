@@ -6,22 +6,8 @@ import { createHash } from 'node:crypto';
 import { isOtaError } from '../../shared/errors.js';
 import { startLab, type Lab } from '../../lab/start-lab.js';
 import type { Agent } from '../../agent/agent.js';
-import { testAgent } from '../helpers/agent-fixtures.js';
+import { testAgent, versionKnown } from '../helpers/agent-fixtures.js';
 import { addFirmware, createVerifyJob, deviceStatus, taskReaches } from '../helpers/lab-fixtures.js';
-
-/** Resolves once the lab knows the device's version (its first inform): a job created before takes no source version. */
-function versionKnown(lab: Lab, deviceName: string): Promise<void> {
-  return new Promise((resolve) => {
-    const check = () => {
-      if (Object.keys(lab.store.state.devices.find((d) => d.deviceName === deviceName)?.moduleVersions ?? {}).length > 0) {
-        lab.engine.events.off('inform', check);
-        resolve();
-      }
-    };
-    lab.engine.events.on('inform', check);
-    check();
-  });
-}
 
 /** Send one raw request and read until the server closes (Connection: close). */
 function rawGet(host: string, port: number, path: string, headers: string[] = []): Promise<Buffer> {
