@@ -17,6 +17,9 @@ import { ProgressReporter } from './progress-reporter.js';
 import { REPLACED, runFlow } from './upgrade-flow.js';
 import { AgentStore, isFinal, type UpgradeRecord } from './upgrade-state.js';
 
+/** A refusal can be a broker hiccup once; three in a row (with backoff between) is a wrong secret. */
+const AUTH_REFUSALS_BEFORE_STOP = 3;
+
 export interface AgentDeps {
   clock?: Clock;
   log?: Logger;
@@ -25,7 +28,8 @@ export interface AgentDeps {
 }
 
 export interface Agent {
-  /** 'done' (record), 'failed' (record, step), 'refused' (module, reason), 'garbage' (reason), and 'notice' (outcome) after each notice is handled. */
+  /** 'done' (record), 'failed' (record, step), 'refused' (module, reason), 'garbage' (reason), 'notice' (outcome) after each notice is handled,
+   *  and 'stopped' (OtaError) when the agent cannot go on (the broker keeps refusing its credentials). */
   readonly events: EventEmitter;
   readonly store: AgentStore;
   close(): Promise<void>;
@@ -47,7 +51,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   const fetcher = deps.fetcher ?? createHttpFetcher({ allowInsecureHttp: config.allowInsecureHttp, ...(config.caFile ? { ca: await readFile(config.caFile) } : {}) });
   const channel = deps.channel ?? await MqttChannel.start({
     ...id, url: mqttUrlOf(config), deviceSecret: config.deviceSecret, signMethod: config.signMethod, keepaliveSec: config.keepaliveSec,
-    reconnectBaseMs: config.reconnectBaseMs, reconnectMaxMs: config.reconnectMaxMs, clock, log, ...(config.caFile ? { caFile: config.caFile } : {}),
+    reconnectBaseMs: config.reconnectBaseMs, reconnectMaxMs: config.reconnectMaxMs, maxAuthRefusals: AUTH_REFUSALS_BEFORE_STOP, clock, log, ...(config.caFile ? { caFile: config.caFile } : {}),
   });
   const events = new EventEmitter();
   const running = new Map<string, Running>();
@@ -159,6 +163,10 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
       .finally(() => events.emit('notice'));
   });
   channel.onConnect(() => { void announce(); });
+  channel.onRefused((err) => {
+    log.error({ err: err.message }, 'the broker refuses this device\'s credentials; stopping');
+    events.emit('stopped', err);
+  });
 
   // Resume what a previous run left unfinished, at the step it was in.
   for (const rec of Object.values(store.state.upgrades)) {

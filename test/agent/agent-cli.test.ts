@@ -35,6 +35,30 @@ describe('ota-agent CLI', () => {
     expect(r.stdout + r.stderr).not.toContain(secret());
   });
 
+  it('check with a wrong secret: one line naming the refusal, exit 3, no retries, no secret', async () => {
+    await writeFile(join(dir, 'bench.json'), JSON.stringify(config()));
+    const wrong = 'not-the-secret-0123456789';
+    const r = await runCliToEnd(BIN.agent, ['check', '--config', join(dir, 'bench.json')], { env: { OTA_DEVICE_SECRET: wrong } });
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `ota-agent: the broker at ${lab.connection.mqttUrl} refused ${lab.connection.productKey}/bench-01: bad username or password (MQTT code 4); check the device secret (OTA_DEVICE_SECRET or deviceSecretFile), productKey, deviceName and signMethod`,
+    ]);
+    expect(r.stdout + r.stderr).not.toContain(wrong);
+  });
+
+  it('run with a wrong secret stops after three refusals with exit 3 instead of retrying forever', async () => {
+    await writeFile(join(dir, 'run.json'), JSON.stringify(config({ reconnectBaseMs: 10, reconnectMaxMs: 20, workDir: 'run-work' })));
+    const wrong = 'not-the-secret-0123456789';
+    const r = await runCliToEnd(BIN.agent, ['run', '--config', join(dir, 'run.json')], { env: { OTA_DEVICE_SECRET: wrong } });
+    expect(r.code).toBe(3);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines.at(-1)).toBe(`ota-agent: the broker at ${lab.connection.mqttUrl} refused ${lab.connection.productKey}/bench-01: bad username or password (MQTT code 4); check the device secret (OTA_DEVICE_SECRET or deviceSecretFile), productKey, deviceName and signMethod`);
+    // Two logged refusals before the third stops it: the broker saw three logins, not a retry storm.
+    expect(lines.filter((l) => l.includes('broker refused the login'))).toHaveLength(2);
+    expect(r.stdout + r.stderr).not.toContain(wrong);
+  });
+
   it('refuses a config that is wrong, naming the field, with exit 2 and no secret', async () => {
     await writeFile(join(dir, 'bad.json'), JSON.stringify(config({ keepaliveSec: 5 })));
     const r = await runCliToEnd(BIN.agent, ['check', '--config', join(dir, 'bad.json')], { env: { OTA_DEVICE_SECRET: secret() } });
