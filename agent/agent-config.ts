@@ -23,7 +23,7 @@ const moduleSchema = z.object({
   version: z.string().regex(VERSION_RULE.pattern, VERSION_RULE.describe).optional(),
   /** A shell command that prints the module's current version. */
   versionCommand: z.string().min(1).optional(),
-}).refine((m) => m.version !== undefined || m.versionCommand !== undefined, 'needs "version" or "versionCommand"');
+}).strict().refine((m) => m.version !== undefined || m.versionCommand !== undefined, 'needs "version" or "versionCommand"');
 
 export const agentConfigSchema = z.object({
   productKey: z.string().regex(PRODUCT_KEY_RULE.pattern, PRODUCT_KEY_RULE.describe),
@@ -71,10 +71,22 @@ export const agentConfigSchema = z.object({
 export type AgentConfig = Readonly<z.output<typeof agentConfigSchema>>;
 export type AgentConfigInput = z.input<typeof agentConfigSchema>;
 
+/** The fields a config file may hold, for "did you mean": deviceSecret is set from the environment or
+ *  deviceSecretFile, so a file never names it. */
+const FILE_FIELDS: readonly string[] = Object.freeze([
+  ...Object.keys(agentConfigSchema.shape).filter((k) => k !== 'deviceSecret'), 'deviceSecretFile',
+]);
+const MODULE_FIELDS: readonly string[] = Object.freeze(Object.keys(moduleSchema.shape));
+
+function knownFieldsAt(field: string): readonly string[] | undefined {
+  if (field === '') return FILE_FIELDS;
+  return /^modules\.\d+$/.test(field) ? MODULE_FIELDS : undefined;
+}
+
 export function parseAgentConfig(input: unknown, source: string): AgentConfig {
   const parsed = agentConfigSchema.safeParse(input);
   // No `input`: the config may hold the device secret, so the refusal never quotes a value from it.
-  if (!parsed.success) throw issueError('INVALID_CONFIG', parsed.error, { what: source });
+  if (!parsed.success) throw issueError('INVALID_CONFIG', parsed.error, { what: source, knownFieldsAt });
   return Object.freeze(parsed.data);
 }
 
@@ -114,6 +126,13 @@ export async function loadAgentConfig(s: ConfigSources): Promise<AgentConfig> {
       throw new OtaError('INVALID_CONFIG', `config file ${s.configFile} is not JSON: ${errorMessage(cause)}`, { cause, expected: 'a JSON object' });
     }
     if (!base || typeof base !== 'object' || Array.isArray(base)) throw new OtaError('INVALID_CONFIG', `config file ${s.configFile} is not a JSON object`, { expected: 'a JSON object' });
+    // A config file is often world-readable and copied around (backups, tickets): the secret lives
+    // apart from it, in a 0600 file or the environment. Refused, never quoted.
+    if ('deviceSecret' in base) {
+      throw new OtaError('INVALID_CONFIG', `${s.configFile}: field deviceSecret is not read from a config file`, {
+        expected: 'the secret in OTA_DEVICE_SECRET, or in a file named by deviceSecretFile (readable only by the agent: chmod 600)', details: { field: 'deviceSecret' },
+      });
+    }
     // Relative paths in the file are relative to the file.
     for (const k of ['workDir', 'caFile', 'publicKeyFile', 'deviceSecretFile']) {
       if (typeof base[k] === 'string') base[k] = resolve(dirname(s.configFile), base[k]);

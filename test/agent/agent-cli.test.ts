@@ -59,6 +59,28 @@ describe('ota-agent CLI', () => {
     expect(r.stdout + r.stderr).not.toContain(wrong);
   });
 
+  it.each([
+    ['a misspelt field', { instalCommand: '/bin/true' }, 'unknown field instalCommand (did you mean installCommand?)', /^only these fields: productKey, deviceName, .*installCommand.*, deviceSecretFile$/],
+    ['a misspelt module field', { modules: [{ versionComand: 'echo 1' }] }, 'unknown field versionComand in "modules.0" (did you mean versionCommand?)', /^only these fields: name, version, versionCommand$/],
+    ['a number out of range', { keepaliveSec: 5 }, 'field "keepaliveSec" is too small', /^a number >= 30$/],
+    ['a wrong type', { tls: 'yes' }, 'field "tls" has the wrong type', /^a boolean$/],
+    ['a value not among the choices', { logLevel: 'loud' }, 'field "logLevel" is not one of the choices', /^one of "trace", "debug", "info", "warn", "error", "silent"$/],
+    ['an inline deviceSecret', { deviceSecret: 'inline-secret-4242' }, 'field deviceSecret is not read from a config file', /^the secret in OTA_DEVICE_SECRET, or in a file named by deviceSecretFile \(readable only by the agent: chmod 600\)$/],
+  ])('config with %s: the fix in one line, what is expected in the next, exit 2', async (_what, extra, problem, expected) => {
+    const file = join(dir, 'typo.json');
+    const c = config(extra);
+    if ('instalCommand' in extra) delete c.installCommand;
+    await writeFile(file, JSON.stringify(c));
+    const r = await runCliToEnd(BIN.agent, ['check', '--config', file], { env: { OTA_DEVICE_SECRET: secret() } });
+    expect(r.code).toBe(2);
+    const [first, second, ...rest] = r.stderr.trim().split('\n');
+    expect(first).toBe(`ota-agent: ${file}: ${problem}`);
+    expect(second?.replace(/^ {2}expected: /, '')).toMatch(expected);
+    expect(rest).toEqual([]);
+    expect(r.stderr).not.toContain('inline-secret-4242');
+    expect(r.stderr).not.toContain(secret());
+  });
+
   it('refuses a config that is wrong, naming the field, with exit 2 and no secret', async () => {
     await writeFile(join(dir, 'bad.json'), JSON.stringify(config({ keepaliveSec: 5 })));
     const r = await runCliToEnd(BIN.agent, ['check', '--config', join(dir, 'bad.json')], { env: { OTA_DEVICE_SECRET: secret() } });
