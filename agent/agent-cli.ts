@@ -1,6 +1,6 @@
 // The `ota-agent` command line: `run` (the bench agent) and `check` (validate, connect, report the
 // version, exit). Argument parsing only; the agent itself is startAgent.
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { EXIT_USAGE, runCli, UsageError } from '../shared/cli-support.js';
 import { packageVersion } from '../shared/package-version.js';
 import { usageMessage } from '../shared/usage-message.js';
@@ -25,6 +25,20 @@ interface CommonArgs {
   'log-level'?: string;
 }
 
+/** What a bench is: its config (or lab device) and the flags that override it; run and check. */
+function benchOptions<T>(y: Argv<T>) {
+  return y
+    .option('config', { type: 'string', describe: 'the bench\'s JSON config file' })
+    .option('lab', { type: 'string', describe: 'a lab connection file (ota-lab start) instead of a config' })
+    .option('device', { type: 'string', describe: 'with --lab: which lab device to be' })
+    .option('work-dir', { type: 'string', describe: 'where downloads and the upgrade state live' })
+    .option('install-command', { type: 'string', describe: 'shell command that installs the firmware' })
+    .option('simulate-install', { type: 'boolean', describe: 'keep the firmware in the work dir and take its version (lab, demo)' })
+    .option('public-key', { type: 'string', describe: 'PEM key whose detached signature each firmware must carry' })
+    .option('ca-file', { type: 'string', describe: 'CA for the MQTT endpoint (the platform\'s 8883 root, or the lab\'s)' })
+    .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], describe: 'log level (JSON lines on stderr); default: the config\'s logLevel, info' });
+}
+
 function sourcesOf(a: CommonArgs) {
   if (!a.config && !a.lab) throw new UsageError('say where the configuration is: --config bench.json, or --lab lab.json --device NAME');
   if (a.lab && !a.device) throw new UsageError('--lab needs --device NAME (one of the lab\'s devices)');
@@ -41,25 +55,19 @@ export async function runAgentCli(argv: string[]): Promise<void> {
     await yargs(argv)
       .scriptName('ota-agent')
       .usage('$0 <command>\n\nThe bench agent: the device under test as far as Alibaba Cloud IoT Platform is concerned.\nThe device secret comes from OTA_DEVICE_SECRET or deviceSecretFile, never from the command line.')
-      .option('config', { type: 'string', describe: 'the bench\'s JSON config file' })
-      .option('lab', { type: 'string', describe: 'a lab connection file (ota-lab start) instead of a config' })
-      .option('device', { type: 'string', describe: 'with --lab: which lab device to be' })
-      .option('work-dir', { type: 'string', describe: 'where downloads and the upgrade state live' })
-      .option('install-command', { type: 'string', describe: 'shell command that installs the firmware' })
-      .option('simulate-install', { type: 'boolean', describe: 'keep the firmware in the work dir and take its version (lab, demo)' })
-      .option('public-key', { type: 'string', describe: 'PEM key whose detached signature each firmware must carry' })
-      .option('ca-file', { type: 'string', describe: 'CA for the MQTT endpoint (the platform\'s 8883 root, or the lab\'s)' })
-      .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], describe: 'log level (JSON lines on stderr); default: the config\'s logLevel, info' })
-      .command('run', 'run the agent until SIGTERM/SIGINT', () => undefined, async (a) => {
+      .command('run', 'run the agent until SIGTERM/SIGINT', (y) => benchOptions(y)
+        .example('$0 run --config /etc/ota-agent/bench.json', 'on a real bench (secret in OTA_DEVICE_SECRET)')
+        .example('$0 run --lab lab.json --device bench-01', 'as a lab device, simulated install'),
+      async (a) => {
         const { runAgent } = await import('./commands/run-command.js');
         code = await runAgent(sourcesOf(a));
       })
-      .command('check', 'validate the config, connect, report the version, exit', () => undefined, async (a) => {
+      .command('check', 'validate the config, connect, report the version, exit', (y) => benchOptions(y)
+        .example('$0 check --config /etc/ota-agent/bench.json', 'exit 0 when the bench connects and reports its version; 2 bad config; 3 refused or unreachable'),
+      async (a) => {
         const { checkAgent } = await import('./commands/run-command.js');
         code = await checkAgent(sourcesOf(a));
       })
-      .example('$0 run --config /etc/ota-agent/bench.json', 'on a real bench (secret in OTA_DEVICE_SECRET)')
-      .example('$0 run --lab lab.json --device bench-01', 'as a lab device, simulated install')
       .demandCommand(1, 'say which command: run or check')
       .strict()
       .fail((msg, err) => { throw err ?? new UsageError(`${usageMessage(msg, argv, { commands: ['run', 'check'], positionals: {} })} (see ota-agent --help)`); })

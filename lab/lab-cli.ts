@@ -7,7 +7,7 @@ import { isOtaError } from '../shared/errors.js';
 import { LAB_DEFAULTS } from './lab-options.js';
 
 function exitCodeOf(err: unknown): number {
-  if (isOtaError(err, 'TRANSPORT_ERROR')) return 3;
+  if (isOtaError(err, 'TRANSPORT_ERROR') || isOtaError(err, 'BAD_ANSWER')) return 3;
   if (isOtaError(err)) return EXIT_USAGE;
   return 1;
 }
@@ -46,7 +46,8 @@ export async function runLabCli(argv: string[]): Promise<void> {
         const { runStart } = await import('./commands/start-command.js');
         code = await runStart({ ...a, productKey: a['product-key'], stateDir: a['state-dir'], connectionFile: a['connection-file'], apiPort: a['api-port'], mqttPort: a['mqtt-port'], filePort: a['file-port'], fileHost: a['file-host'], logLevel: a['log-level'], signMethodSpelling: a['sign-method-spelling'], idType: a['id-type'], instanceId: a['instance-id'], unfinishedFilter: a['unfinished-filter'] });
       })
-      .command('firmware add <file>', 'upload a firmware file to the running lab and register it; prints the FirmwareId', (y) => y
+      .command('firmware', 'firmware add <file>: register a firmware with the running lab; firmware list: list them', (fy) => fy
+        .command('add <file>', 'upload a firmware file to the running lab and register it; prints the FirmwareId', (y) => y
         .positional('file', { type: 'string', demandOption: true })
         .option('version', { type: 'string', demandOption: true, describe: 'the destination version the firmware installs' })
         .option('sign-method', { choices: ['MD5', 'SHA256'] as const, default: 'SHA256' as const, describe: 'the digest registered with the firmware' })
@@ -61,6 +62,16 @@ export async function runLabCli(argv: string[]): Promise<void> {
         const { runFirmwareAdd } = await import('./commands/firmware-command.js');
         code = await runFirmwareAdd({ file: a.file, version: a.version, signMethod: a['sign-method'], module: a.module, name: a.name, srcVersion: a['src-version'], verify: a.verify, lab: a.lab, json: a.json });
       })
+        .command('list', 'list the running lab\'s firmware (ListOTAFirmware through its signed API)', (y) => y
+          .option('lab', { type: 'string', default: 'lab.json', describe: 'the connection file of the running lab' })
+          .option('json', { type: 'boolean', default: false, describe: 'print one JSON document (schema ota-lab/firmware-list@1)' })
+          .example('$0 firmware list --json', 'every firmware with its id, version, module and verification status'),
+        async (a) => {
+          const { runFirmwareList } = await import('./commands/firmware-command.js');
+          code = await runFirmwareList({ lab: a.lab, json: a.json });
+        })
+        .demandCommand(1, 'firmware needs add FILE --version V, or list'),
+      () => undefined)
       .command('fault <firmware-id>', 'inject faults into the download of one firmware', (y) => y
         .positional('firmware-id', { type: 'string', demandOption: true })
         .option('close-after-bytes', { type: 'number', describe: 'cut the connection after N bytes' })
@@ -89,9 +100,9 @@ export async function runLabCli(argv: string[]): Promise<void> {
         const { runDemo, parseSize } = await import('./commands/demo-command.js');
         code = await runDemo({ devices: a.devices, sizeBytes: parseSize(a.size), keep: a.keep, ...(a.fail ? { fail: a.fail } : {}) });
       })
-      .demandCommand(1, 'say which command: start, firmware add, fault, demo')
+      .demandCommand(1, 'say which command: start, firmware add, firmware list, fault, demo')
       .strict()
-      .fail((msg, err) => { throw err ?? new UsageError(`${usageMessage(msg, argv, { commands: ['start', 'firmware', 'fault', 'demo'], positionals: { firmware: "'add FILE --version V'", fault: 'a FIRMWARE_ID' } })} (see ota-lab --help)`); })
+      .fail((msg, err) => { throw err ?? new UsageError(`${usageMessage(msg, argv, { commands: ['start', 'firmware', 'fault', 'demo'], positionals: { firmware: "'add FILE --version V'", fault: 'a FIRMWARE_ID' }, subcommands: { firmware: ['add', 'list'] } })} (see ota-lab --help)`); })
       .help()
       // `firmware add --version V` is the firmware's version, so yargs' own --version stays off; see above.
       .version(false)

@@ -1,12 +1,15 @@
 // yargs' refusals in the user's words: "Unknown arguments: lab, verfy" becomes "unknown command
 // 'verfy' (did you mean verify?)", and "Not enough non-option arguments: got 0, need at least 1"
-// becomes "status needs a JOB_ID". Anything else passes through unchanged.
+// becomes "status needs a JOB_ID", and "Unknown argument: junit" after `status` becomes "status does
+// not take --junit". Anything else passes through unchanged.
 
 export interface CommandSpec {
   /** Command words as typed first, e.g. `verify`, `firmware`. */
   commands: readonly string[];
   /** What each command's positional is called, e.g. { status: 'a JOB_ID' }. */
   positionals: Readonly<Record<string, string>>;
+  /** Second-level command words, e.g. { firmware: ['add', 'list'] }. */
+  subcommands?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** Edit distance, for "did you mean". */
@@ -38,6 +41,18 @@ export function usageMessage(msg: string, argv: readonly string[], spec: Command
   if (first !== undefined && !spec.commands.includes(first) && /^Unknown arguments?:/.test(msg)) {
     const guess = closest(first, spec.commands);
     return guess ? `unknown command '${first}' (did you mean ${guess}?)` : `unknown command '${first}'; the commands are ${spec.commands.join(', ')}`;
+  }
+  const unknown = /^Unknown arguments?: (.+)$/.exec(msg);
+  const subs = first === undefined ? undefined : spec.subcommands?.[first];
+  const second = argv.filter((a) => !a.startsWith('-'))[1];
+  if (subs && unknown && second !== undefined && !subs.includes(second)) {
+    const guess = closest(second, subs);
+    return guess ? `unknown ${first} command '${second}' (did you mean ${guess}?)` : `unknown ${first} command '${second}'; the ${first} commands are ${subs.join(', ')}`;
+  }
+  if (first !== undefined && spec.commands.includes(first) && unknown) {
+    // yargs names an unknown --poll-min-ms twice (as given and camelCased): keep what the user typed.
+    const flags = (unknown[1] as string).split(', ').filter((n) => argv.some((a) => a === `--${n}` || a.startsWith(`--${n}=`) || a === `--no-${n}`));
+    if (flags.length > 0) return `${first} does not take ${flags.map((f) => `--${f}`).join(', ')}`;
   }
   if (first !== undefined && /^Not enough non-option arguments/.test(msg)) {
     const what = spec.positionals[first];

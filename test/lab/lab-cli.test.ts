@@ -52,6 +52,25 @@ describe('ota-lab CLI', () => {
     expect((await runCliToEnd(BIN.lab, ['fault', id, '--clear'], { cwd: dir })).code).toBe(0);
   });
 
+  it('firmware list: every firmware through the signed API, as a table and as ota-lab/firmware-list@1', async () => {
+    await writeFile(join(dir, 'fw-list.bin'), Buffer.alloc(3000, 1));
+    const add = await runCliToEnd(BIN.lab, ['firmware', 'add', 'fw-list.bin', '--version', '3.1.0', '--module', 'MCU', '--name', 'list-me'], { cwd: dir });
+    expect(add.code, add.stderr).toBe(0);
+    const id = add.stdout.trim();
+    const json = await runCliToEnd(BIN.lab, ['firmware', 'list', '--json'], { cwd: dir });
+    expect(json.code, json.stderr).toBe(0);
+    const doc = JSON.parse(json.stdout) as { schema: string; productKey: string; firmware: Record<string, unknown>[] };
+    expect(doc.schema).toBe('ota-lab/firmware-list@1');
+    expect(doc.firmware.find((f) => f.firmwareId === id)).toEqual({
+      firmwareId: id, name: 'list-me', module: 'MCU', destVersion: '3.1.0', srcVersion: null, status: 0, statusText: 'unverified',
+      size: 3000, signMethod: 'SHA256', createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as unknown,
+    });
+    const table = await runCliToEnd(BIN.lab, ['firmware', 'list'], { cwd: dir });
+    expect(table.code).toBe(0);
+    expect(table.stdout.split('\n')[0]).toMatch(/^FIRMWARE_ID\s+VERSION\s+MODULE\s+STATUS\s+NAME$/);
+    expect(table.stdout).toMatch(new RegExp(`^${id}\\s+3\\.1\\.0\\s+MCU\\s+unverified\\s+list-me$`, 'm'));
+  });
+
   it('refuses bad input with exit 2 and a message that says what was expected', async () => {
     const missing = await runCliToEnd(BIN.lab, ['firmware', 'add', 'nope.bin', '--version', '1'], { cwd: dir });
     expect(missing).toMatchObject({ code: 2 });
