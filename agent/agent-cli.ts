@@ -3,7 +3,7 @@
 import yargs, { type Argv } from 'yargs';
 import { EXIT_USAGE, runCli, UsageError } from '../shared/cli-support.js';
 import { packageVersion } from '../shared/package-version.js';
-import { usageMessage } from '../shared/usage-message.js';
+import { usageFailure } from '../shared/usage-message.js';
 import { isOtaError } from '../shared/errors.js';
 import type { AgentConfigInput } from './agent-config.js';
 
@@ -70,7 +70,7 @@ export async function runAgentCli(argv: string[]): Promise<void> {
       })
       .demandCommand(1, 'say which command: run or check')
       .strict()
-      .fail((msg, err) => { throw err ?? new UsageError(`${usageMessage(msg, argv, { commands: ['run', 'check'], positionals: {} })} (see ota-agent --help)`); })
+      .fail(usageFailure('ota-agent', argv, { commands: ['run', 'check'], positionals: {} }))
       .help()
       .version(packageVersion())
       .parseAsync();

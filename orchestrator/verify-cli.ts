@@ -2,7 +2,7 @@
 import yargs, { type Argv } from 'yargs';
 import { runCli, UsageError } from '../shared/cli-support.js';
 import { packageVersion } from '../shared/package-version.js';
-import { usageMessage } from '../shared/usage-message.js';
+import { usageFailure } from '../shared/usage-message.js';
 import type { SessionArgs } from './commands/session.js';
 import { exitCodeOf } from './exit-codes.js';
 
@@ -144,7 +144,7 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
       async (a) => { code = await (await jobCmds()).runFirmware({ ...sessionArgs(a), firmwareId: a['firmware-id'] }); })
       .demandCommand(1, 'say which command: verify, watch, status, cancel, firmware')
       .strict()
-      .fail((msg, err) => { throw err ?? new UsageError(`${usageMessage(msg, argv, COMMANDS)} (see ota-verify --help)`); })
+      .fail(usageFailure('ota-verify', argv, COMMANDS))
       .help()
       .version(packageVersion())
       .parseAsync())

@@ -2,6 +2,7 @@
 // 'verfy' (did you mean verify?)", and "Not enough non-option arguments: got 0, need at least 1"
 // becomes "status needs a JOB_ID", and "Unknown argument: junit" after `status` becomes "status does
 // not take --junit". Anything else passes through unchanged.
+import { UsageError } from './cli-support.js';
 
 export interface CommandSpec {
   /** Command words as typed first, e.g. `verify`, `firmware`. */
@@ -42,6 +43,13 @@ export function usageMessage(msg: string, argv: readonly string[], spec: Command
     const guess = closest(first, spec.commands);
     return guess ? `unknown command '${first}' (did you mean ${guess}?)` : `unknown command '${first}'; the commands are ${spec.commands.join(', ')}`;
   }
+  // yargs: "Invalid values:\n  Argument: fail, Given: true, Choices: ..." (Given: true when no value followed).
+  const invalid = /^Invalid values:\s*Argument: ([\w-]+), Given: (.*?), Choices: (.*)$/s.exec(msg.trim());
+  if (invalid) {
+    const [, flag, given, choices] = invalid as unknown as [string, string, string, string];
+    const list = choices.replace(/"/g, '');
+    return given === 'true' || given === '""' ? `--${flag} needs a value: one of ${list}` : `--${flag} ${given.replace(/^"|"$/g, '')} is not valid: expected one of ${list}`;
+  }
   const unknown = /^Unknown arguments?: (.+)$/.exec(msg);
   const subs = first === undefined ? undefined : spec.subcommands?.[first];
   const second = argv.filter((a) => !a.startsWith('-'))[1];
@@ -59,4 +67,13 @@ export function usageMessage(msg: string, argv: readonly string[], spec: Command
     if (what) return `${first} needs ${what}`;
   }
   return msg;
+}
+
+/** yargs' `fail` handler for a CLI: a command's own error passes through; yargs' refusals, and the
+ *  errors a flag's `coerce` threw (which yargs re-wraps as a YError), become one UsageError (exit 2). */
+export function usageFailure(prog: string, argv: readonly string[], spec: CommandSpec): (msg: string | null, err: Error | undefined) => never {
+  return (msg, err) => {
+    if (err && err.name !== 'YError') throw err;
+    throw new UsageError(`${usageMessage(err?.message ?? msg ?? 'bad usage', argv, spec)} (see ${prog} --help)`);
+  };
 }

@@ -20,6 +20,16 @@ describe('CLI usage errors', () => {
     ['verify', ['firmware', 'F1', '--poll-min-ms', '200', '--budget', '3'], 'ota-verify: firmware does not take --poll-min-ms (see ota-verify --help)'],
     ['verify', ['cancel', 'J1', '--json', '--cancel-on-interrupt'], 'ota-verify: cancel does not take --json, --cancel-on-interrupt (see ota-verify --help)'],
     ['agent', ['run', '--lab', 'lab.json', '--device', 'bench-01', '--junit', 'x.xml'], 'ota-agent: run does not take --junit (see ota-agent --help)'],
+    ['lab', ['demo', '--fail'], 'ota-lab: --fail needs a value: one of digest, download, install, offline (see ota-lab --help)'],
+    ['lab', ['start', '--throttle', 'fast'], 'ota-lab: --throttle fast is not valid: expected one of platform, off (see ota-lab --help)'],
+    ['lab', ['start', '--api-port', '80x'], 'ota-lab: --api-port 80x is not valid: expected a port from 0 to 65535 (0 picks a free one) (see ota-lab --help)'],
+    ['lab', ['start', '--mqtt-port', '70000'], 'ota-lab: --mqtt-port 70000 is not valid: expected a port from 0 to 65535 (0 picks a free one) (see ota-lab --help)'],
+    ['lab', ['fault', 'fw1', '--bytes-per-sec', '-5'], 'ota-lab: --bytes-per-sec -5 is not valid: expected a whole number of bytes per second, 1 or more (see ota-lab --help)'],
+    ['lab', ['fault', 'fw1', '--close-after-bytes', '1.5'], 'ota-lab: --close-after-bytes 1.5 is not valid: expected a number of bytes, 0 or more (see ota-lab --help)'],
+    ['lab', ['firmware', 'add', 'x.bin', '--version', '1', '--sign-method', 'sha1'], 'ota-lab: --sign-method sha1 is not valid: expected MD5 or SHA256 (any case) (see ota-lab --help)'],
+    ['lab', ['demo', '--devices', '11'], 'ota-lab: --devices 11 is not valid: expected a whole number from 1 to 10 (see ota-lab --help)'],
+    ['lab', ['demo', '--size', '2GiB'], 'ota-lab: --size 2GiB is out of range: expected 1 byte to 1 GiB (the demo makes the firmware in memory)'],
+    ['lab', ['demo', '--size', '64mb!'], 'ota-lab: --size 64mb! is not a size: expected a number with an optional unit, e.g. 512KiB, 64MiB, 64MB, 1GiB'],
   ] as const)('ota-%s %j', async (bin, args, line) => {
     const r = await runCliToEnd(BIN[bin], [...args]);
     expect(r.code).toBe(2);
