@@ -23,6 +23,7 @@ interface CommonArgs {
   'public-key'?: string;
   'ca-file'?: string;
   'log-level'?: string;
+  'log-format'?: string;
 }
 
 /** What a bench is: its config (or lab device) and the flags that override it; run and check. */
@@ -36,7 +37,8 @@ function benchOptions<T>(y: Argv<T>) {
     .option('simulate-install', { type: 'boolean', describe: 'keep the firmware in the work dir and take its version (lab, demo)' })
     .option('public-key', { type: 'string', describe: 'PEM key whose detached signature each firmware must carry' })
     .option('ca-file', { type: 'string', describe: 'CA for the MQTT endpoint (the platform\'s 8883 root, or the lab\'s)' })
-    .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], describe: 'log level (JSON lines on stderr); default: the config\'s logLevel, info' });
+    .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], describe: 'log level (on stderr); default: the config\'s logLevel, info' })
+    .option('log-format', { choices: ['json', 'pretty'], describe: 'log lines as JSON, or one human line each; default: the config\'s logFormat, else pretty on a terminal and JSON otherwise' });
 }
 
 function sourcesOf(a: CommonArgs) {
@@ -44,7 +46,7 @@ function sourcesOf(a: CommonArgs) {
   if (a.lab && !a.device) throw new UsageError('--lab needs --device NAME (one of the lab\'s devices)');
   const overrides: Partial<AgentConfigInput> = {
     workDir: a['work-dir'], installCommand: a['install-command'], simulateInstall: a['simulate-install'],
-    publicKeyFile: a['public-key'], caFile: a['ca-file'], logLevel: a['log-level'] as AgentConfigInput['logLevel'],
+    publicKeyFile: a['public-key'], caFile: a['ca-file'], logLevel: a['log-level'] as AgentConfigInput['logLevel'], logFormat: a['log-format'] as AgentConfigInput['logFormat'],
   };
   return { ...(a.config ? { configFile: a.config } : { labFile: a.lab, device: a.device }), overrides };
 }

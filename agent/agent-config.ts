@@ -66,6 +66,8 @@ export const agentConfigSchema = z.object({
   progressMinStep: z.number().int().min(1).max(100).default(5),
   progressMinIntervalMs: z.number().int().min(0).default(1000),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /** Unset: one human line per entry on a terminal, JSON lines otherwise (a file, journald). */
+  logFormat: z.enum(['json', 'pretty']).optional(),
 }).strict().refine((c) => c.installCommand !== undefined || c.simulateInstall, { message: 'needs "installCommand" (or simulateInstall for the lab)', path: ['installCommand'] });
 
 export type AgentConfig = Readonly<z.output<typeof agentConfigSchema>>;

@@ -43,7 +43,7 @@ interface Running {
 
 export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Promise<Agent> {
   const clock = deps.clock ?? systemClock;
-  const log = deps.log ?? createLogger({ name: 'ota-agent', level: config.logLevel, secrets: [config.deviceSecret] });
+  const log = deps.log ?? createLogger({ name: 'ota-agent', level: config.logLevel, secrets: [config.deviceSecret], ...(config.logFormat ? { format: config.logFormat } : {}) });
   const id = { productKey: config.productKey, deviceName: config.deviceName };
   const store = await AgentStore.open(config.workDir, log);
   await store.sweep();

@@ -39,13 +39,14 @@ export async function runLabCli(argv: string[]): Promise<void> {
         .option('id-type', { choices: ['number', 'string'], describe: 'the type of the notice id' })
         .option('instance-id', { type: 'string', describe: 'act as an enterprise instance with this IotInstanceId (e.g. iot-06z00lab0001): calls without it are refused' })
         .option('unfinished-filter', { choices: ['task-status', 'task-status-list'], default: LAB_DEFAULTS.unfinishedFilter, describe: 'ListOTAUnfinishedTaskByDevice takes TaskStatus (the SDK model), or only TaskStatusList.N' })
-        .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], default: 'info', describe: 'log level (JSON lines on stderr)' })
+        .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], default: 'info', describe: 'log level (on stderr)' })
+        .option('log-format', { choices: ['json', 'pretty'], describe: 'log lines as JSON, or one human line each; default: pretty on a terminal, JSON otherwise' })
         .example('$0 start --devices 3', 'a lab with bench-01..bench-03; writes ./lab.json')
         .example('$0 start --state-dir .lab --broker mqtt://127.0.0.1:1883', 'persistent state, over a running mosquitto')
         .example('$0 start --file-port 80', 'download URLs without a port, like the platform\'s'),
       async (a) => {
         const { runStart } = await import('./commands/start-command.js');
-        code = await runStart({ ...a, productKey: a['product-key'], stateDir: a['state-dir'], connectionFile: a['connection-file'], apiPort: a['api-port'], mqttPort: a['mqtt-port'], filePort: a['file-port'], fileHost: a['file-host'], logLevel: a['log-level'], signMethodSpelling: a['sign-method-spelling'], idType: a['id-type'], instanceId: a['instance-id'], unfinishedFilter: a['unfinished-filter'] });
+        code = await runStart({ ...a, productKey: a['product-key'], stateDir: a['state-dir'], connectionFile: a['connection-file'], apiPort: a['api-port'], mqttPort: a['mqtt-port'], filePort: a['file-port'], fileHost: a['file-host'], logLevel: a['log-level'], logFormat: a['log-format'], signMethodSpelling: a['sign-method-spelling'], idType: a['id-type'], instanceId: a['instance-id'], unfinishedFilter: a['unfinished-filter'] });
       })
       .command('firmware', 'firmware add <file>: register a firmware with the running lab; firmware list: list them', (fy) => fy
         .command('add <file>', 'upload a firmware file to the running lab and register it; prints the FirmwareId', (y) => y

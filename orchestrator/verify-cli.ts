@@ -17,7 +17,7 @@ function target<T>(y: Argv<T>) {
     .option('instance-id', { type: 'string', describe: 'IotInstanceId of an Enterprise instance' })
     .option('profile', { type: 'string', describe: 'credentials from this Alibaba Cloud CLI profile (~/.aliyun/config.json)' })
     .option('budget', { type: 'number', default: 8, describe: 'account-wide API requests per second from this process' })
-    .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], default: 'warn', describe: 'diagnostic log on stderr (JSON)' });
+    .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], default: 'warn', describe: 'diagnostic log on stderr (JSON; one human line each on a terminal)' });
 }
 
 /** A JSON document on stdout: verify, watch, status, firmware. */

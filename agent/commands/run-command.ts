@@ -24,7 +24,7 @@ export async function runAgent(sources: ConfigSources): Promise<number> {
 
 export async function checkAgent(sources: ConfigSources): Promise<number> {
   const config = await loadAgentConfig(sources);
-  const log = createLogger({ name: 'ota-agent', level: config.logLevel, secrets: [config.deviceSecret] });
+  const log = createLogger({ name: 'ota-agent', level: config.logLevel, secrets: [config.deviceSecret], ...(config.logFormat ? { format: config.logFormat } : {}) });
   const url = mqttUrlOf(config);
   const channel = await MqttChannel.start({
     productKey: config.productKey, deviceName: config.deviceName, url, deviceSecret: config.deviceSecret, signMethod: config.signMethod,

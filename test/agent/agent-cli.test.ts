@@ -4,7 +4,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLab, type Lab } from '../../lab/start-lab.js';
-import { BIN, runCliToEnd } from '../helpers/processes.js';
+import { writeLabConnection } from '../../shared/lab-connection.js';
+import { BIN, runCliToEnd, spawnCli } from '../helpers/processes.js';
 
 let lab: Lab;
 let dir: string;
@@ -16,6 +17,12 @@ afterAll(async () => {
   await lab.close();
   await rm(dir, { recursive: true, force: true });
 });
+
+async function labFile(): Promise<string> {
+  const file = join(dir, 'lab.json');
+  await writeLabConnection(file, lab.connection);
+  return file;
+}
 
 function config(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -79,6 +86,20 @@ describe('ota-agent CLI', () => {
     expect(rest).toEqual([]);
     expect(r.stderr).not.toContain('inline-secret-4242');
     expect(r.stderr).not.toContain(secret());
+  });
+
+  it.each([
+    [['--log-format', 'pretty'], /^\d\d:\d\d:\d\d\.\d{3} INFO {2}connected url=mqtt:\/\/127\.0\.0\.1:\d+$/m],
+    [[], /^\{"level":30,"time":\d+,"name":"ota-agent","url":"mqtt:\/\/127\.0\.0\.1:\d+","msg":"connected"\}$/m],
+  ])('run %j: logs as one human line with --log-format pretty, JSON lines without a terminal', async (flags, line) => {
+    const p = spawnCli(BIN.agent, ['run', '--lab', await labFile(), '--device', 'bench-01', '--work-dir', join(dir, 'fmt-work'), ...flags], { env: { OTA_DEVICE_SECRET: '' } });
+    try {
+      await p.waitFor(/connected/);
+    } finally {
+      expect(await p.stop('SIGTERM')).toBe(0);
+    }
+    expect(p.stderr()).toMatch(line);
+    expect(p.stderr()).not.toContain(secret());
   });
 
   it('refuses a config that is wrong, naming the field, with exit 2 and no secret', async () => {
