@@ -36,7 +36,7 @@ const moduleSchema = z.object({
   /** Run once at agent start when a rollback failed or was cut short, or the version cannot be read. */
   recoverCommand: z.string().min(1).max(4096).optional(),
   // --- end self-test and rollback ---
-}).refine((m) => m.version !== undefined || m.versionCommand !== undefined, 'needs "version" or "versionCommand"')
+}).strict().refine((m) => m.version !== undefined || m.versionCommand !== undefined, 'needs "version" or "versionCommand"')
   .refine((m) => m.healthWindowSec === 0 || m.healthIntervalSec <= m.healthWindowSec, { message: 'must not be longer than healthWindowSec', path: ['healthIntervalSec'] });
 
 export const agentConfigSchema = z.object({
@@ -82,15 +82,29 @@ export const agentConfigSchema = z.object({
   progressMinStep: z.number().int().min(1).max(100).default(5),
   progressMinIntervalMs: z.number().int().min(0).default(1000),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /** Unset: one human line per entry on a terminal, JSON lines otherwise (a file, journald). */
+  logFormat: z.enum(['json', 'pretty']).optional(),
 }).strict().refine((c) => c.installCommand !== undefined || c.simulateInstall, { message: 'needs "installCommand" (or simulateInstall for the lab)', path: ['installCommand'] });
 
 export type AgentConfig = Readonly<z.output<typeof agentConfigSchema>>;
 export type AgentConfigInput = z.input<typeof agentConfigSchema>;
 
+/** The fields a config file may hold, for "did you mean": deviceSecret is set from the environment or
+ *  deviceSecretFile, so a file never names it. */
+const FILE_FIELDS: readonly string[] = Object.freeze([
+  ...Object.keys(agentConfigSchema.shape).filter((k) => k !== 'deviceSecret'), 'deviceSecretFile',
+]);
+const MODULE_FIELDS: readonly string[] = Object.freeze(Object.keys(moduleSchema.shape));
+
+function knownFieldsAt(field: string): readonly string[] | undefined {
+  if (field === '') return FILE_FIELDS;
+  return /^modules\.\d+$/.test(field) ? MODULE_FIELDS : undefined;
+}
+
 export function parseAgentConfig(input: unknown, source: string): AgentConfig {
   const parsed = agentConfigSchema.safeParse(input);
   // No `input`: the config may hold the device secret, so the refusal never quotes a value from it.
-  if (!parsed.success) throw issueError('INVALID_CONFIG', parsed.error, { what: source });
+  if (!parsed.success) throw issueError('INVALID_CONFIG', parsed.error, { what: source, knownFieldsAt });
   return Object.freeze(parsed.data);
 }
 
@@ -130,6 +144,13 @@ export async function loadAgentConfig(s: ConfigSources): Promise<AgentConfig> {
       throw new OtaError('INVALID_CONFIG', `config file ${s.configFile} is not JSON: ${errorMessage(cause)}`, { cause, expected: 'a JSON object' });
     }
     if (!base || typeof base !== 'object' || Array.isArray(base)) throw new OtaError('INVALID_CONFIG', `config file ${s.configFile} is not a JSON object`, { expected: 'a JSON object' });
+    // A config file is often world-readable and copied around (backups, tickets): the secret lives
+    // apart from it, in a 0600 file or the environment. Refused, never quoted.
+    if ('deviceSecret' in base) {
+      throw new OtaError('INVALID_CONFIG', `${s.configFile}: field deviceSecret is not read from a config file`, {
+        expected: 'the secret in OTA_DEVICE_SECRET, or in a file named by deviceSecretFile (readable only by the agent: chmod 600)', details: { field: 'deviceSecret' },
+      });
+    }
     // Relative paths in the file are relative to the file.
     for (const k of ['workDir', 'caFile', 'publicKeyFile', 'deviceSecretFile']) {
       if (typeof base[k] === 'string') base[k] = resolve(dirname(s.configFile), base[k]);

@@ -18,6 +18,9 @@ import { NEEDS_RECOVERY, informWithheld, recoverAtStart, refuseForRecovery } fro
 import { REPLACED, runFlow } from './upgrade-flow.js';
 import { AgentStore, isResumable, type UpgradeRecord } from './upgrade-state.js';
 
+/** A refusal can be a broker hiccup once; three in a row (with backoff between) is a wrong secret. */
+const AUTH_REFUSALS_BEFORE_STOP = 3;
+
 export interface AgentDeps {
   clock?: Clock;
   log?: Logger;
@@ -28,8 +31,9 @@ export interface AgentDeps {
 export interface Agent {
   /** The agent's public API for a program that embeds it (the fleet benchmark runs many agents in one
    *  process): 'done' (record) when an upgrade succeeded, 'failed' (record, step) when it failed,
-   *  'refused' (module, reason), 'garbage' (reason) for a notice it could not use, and 'notice' after
-   *  each notice is handled. What the platform receives is observed on the platform side instead. */
+   *  'refused' (module, reason), 'garbage' (reason) for a notice it could not use, 'notice' (outcome)
+   *  after each notice is handled, and 'stopped' (OtaError) when the agent cannot go on (the broker
+   *  keeps refusing its credentials). What the platform receives is observed on the platform side. */
   readonly events: EventEmitter;
   readonly store: AgentStore;
   close(): Promise<void>;
@@ -43,7 +47,7 @@ interface Running {
 
 export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Promise<Agent> {
   const clock = deps.clock ?? systemClock;
-  const log = deps.log ?? createLogger({ name: 'ota-agent', level: config.logLevel, secrets: [config.deviceSecret] });
+  const log = deps.log ?? createLogger({ name: 'ota-agent', level: config.logLevel, secrets: [config.deviceSecret], ...(config.logFormat ? { format: config.logFormat } : {}) });
   const id = { productKey: config.productKey, deviceName: config.deviceName };
   const store = await AgentStore.open(config.workDir, log);
   await store.sweep();
@@ -51,7 +55,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   const fetcher = deps.fetcher ?? createHttpFetcher({ allowInsecureHttp: config.allowInsecureHttp, ...(config.caFile ? { ca: await readFile(config.caFile) } : {}) });
   const channel = deps.channel ?? await MqttChannel.start({
     ...id, url: mqttUrlOf(config), deviceSecret: config.deviceSecret, signMethod: config.signMethod, keepaliveSec: config.keepaliveSec,
-    reconnectBaseMs: config.reconnectBaseMs, reconnectMaxMs: config.reconnectMaxMs, clock, log, ...(config.caFile ? { caFile: config.caFile } : {}),
+    reconnectBaseMs: config.reconnectBaseMs, reconnectMaxMs: config.reconnectMaxMs, maxAuthRefusals: AUTH_REFUSALS_BEFORE_STOP, clock, log, ...(config.caFile ? { caFile: config.caFile } : {}),
   });
   const events = new EventEmitter();
   const running = new Map<string, Running>();
@@ -195,6 +199,10 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
       .finally(() => events.emit('notice'));
   });
   channel.onConnect(() => { void announce(); });
+  channel.onRefused((err) => {
+    log.error({ err: err.message }, 'the broker refuses this device\'s credentials; stopping');
+    events.emit('stopped', err);
+  });
 
   // Then resume what a previous run left unfinished, at the step it was in (an interrupted rollback runs again).
   await recovery.catch(async (err: unknown) => { await channel.close(); throw err; });

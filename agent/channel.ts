@@ -13,6 +13,16 @@ import { deviceTopic, type DeviceId } from '../shared/topics.js';
 /** close() waits this long for acks: short enough that a whole agent close stays within 3 s. */
 const GRACEFUL_CLOSE_MS = 1000;
 
+/** CONNACK refusals that retrying cannot fix: MQTT 3.1.1 return codes 4 (bad user name or password)
+ *  and 5 (not authorized), MQTT 5 reason codes 134 and 135 (the same two). */
+const AUTH_REFUSALS: ReadonlyMap<number, string> = new Map([
+  [4, 'bad username or password'], [5, 'not authorized'], [134, 'bad username or password'], [135, 'not authorized'],
+]);
+
+function isAuthRefusal(code: number): boolean {
+  return AUTH_REFUSALS.has(code);
+}
+
 function closedError(): OtaError {
   return new OtaError('CHANNEL_CLOSED', 'the MQTT channel was closed before the message was acknowledged');
 }
@@ -23,6 +33,8 @@ export interface Channel {
   onMessage(fn: (topic: string, payload: Buffer) => void): void;
   /** Called after every successful (re)connect, once subscriptions are in place. */
   onConnect(fn: () => void): void;
+  /** Called once when the broker refused the credentials and the channel stopped trying. */
+  onRefused(fn: (err: OtaError) => void): void;
   readonly connected: boolean;
   close(): Promise<void>;
 }
@@ -35,6 +47,9 @@ export interface MqttChannelOptions extends DeviceId {
   caFile?: string;
   reconnectBaseMs: number;
   reconnectMaxMs: number;
+  /** Consecutive credential refusals after which the channel stops reconnecting: a wrong secret or an
+   *  unknown device does not heal by retrying, an operator must fix it. */
+  maxAuthRefusals: number;
   /** How long close() waits for unacknowledged QoS 1 messages before dropping the socket. */
   gracefulCloseMs?: number;
   clock: Clock;
@@ -46,7 +61,10 @@ export class MqttChannel implements Channel {
   readonly #client: MqttClient;
   readonly #onMessage: ((topic: string, payload: Buffer) => void)[] = [];
   readonly #onConnect: (() => void)[] = [];
+  readonly #onRefused: ((err: OtaError) => void)[] = [];
   #attempt = 0;
+  #authRefusals = 0;
+  #refused: OtaError | undefined;
   #retry: TimerHandle | undefined;
   #closing: Promise<void> | undefined;
   /** Publishes not yet acknowledged: mqtt.js leaves queued QoS 1 publishes pending forever once the
@@ -57,10 +75,13 @@ export class MqttChannel implements Channel {
   private constructor(o: MqttChannelOptions, client: MqttClient) {
     this.#o = o;
     this.#client = client;
-    client.on('connect', () => { this.#attempt = 0; void this.#ready(); });
+    client.on('connect', () => { this.#attempt = 0; this.#authRefusals = 0; void this.#ready(); });
     client.on('message', (topic, payload) => { for (const fn of this.#onMessage) fn(topic, payload); });
     client.on('close', () => this.#scheduleReconnect());
-    client.on('error', (err) => o.log.warn({ err: err.message }, 'mqtt error'));
+    client.on('error', (err: Error & { code?: unknown }) => {
+      if (typeof err.code === 'number' && isAuthRefusal(err.code)) this.#authRefused(err.code);
+      else o.log.warn({ err: err.message }, 'mqtt error');
+    });
   }
 
   /** Creating is not connecting: `start` makes the channel and begins connecting. */
@@ -85,6 +106,11 @@ export class MqttChannel implements Channel {
   onConnect(fn: () => void): void {
     this.#onConnect.push(fn);
     if (this.#client.connected) fn();
+  }
+
+  onRefused(fn: (err: OtaError) => void): void {
+    this.#onRefused.push(fn);
+    if (this.#refused) fn(this.#refused);
   }
 
   publish(topic: string, payload: Record<string, unknown>, qos: 0 | 1): Promise<void> {
@@ -134,8 +160,24 @@ export class MqttChannel implements Channel {
     for (const fn of this.#onConnect) fn();
   }
 
+  #authRefused(code: number): void {
+    this.#authRefusals += 1;
+    const reason = AUTH_REFUSALS.get(code) ?? 'refused';
+    if (this.#authRefusals < this.#o.maxAuthRefusals) {
+      this.#o.log.warn({ code, refusals: this.#authRefusals }, `broker refused the login: ${reason}`);
+      return;
+    }
+    if (this.#refused) return;
+    this.#refused = new OtaError('AUTH_REFUSED', `the broker at ${this.#o.url} refused ${this.#o.productKey}/${this.#o.deviceName}: ${reason} (MQTT code ${code}); check the device secret (OTA_DEVICE_SECRET or deviceSecretFile), productKey, deviceName and signMethod`, {
+      details: { mqttCode: code },
+    });
+    this.#retry?.cancel();
+    this.#retry = undefined;
+    for (const fn of this.#onRefused) fn(this.#refused);
+  }
+
   #scheduleReconnect(): void {
-    if (this.#closing || this.#retry) return;
+    if (this.#closing || this.#retry || this.#refused) return;
     const delayMs = backoffDelayMs(this.#attempt++, this.#o.reconnectBaseMs, this.#o.reconnectMaxMs);
     this.#o.log.warn({ delayMs, attempt: this.#attempt }, 'disconnected; reconnecting');
     this.#retry = this.#o.clock.setTimer(delayMs, () => {

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../shared/clock.js';
 import { errorMessage, isOtaError, OtaError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { listenOn } from '../shared/net-listen.js';
+import { listenNamed } from '../shared/net-listen.js';
 import { apiError, httpStatusOf } from './api-error.js';
 import { RpcParamReader } from './api-params.js';
 import { ClientGoneError, readRpcRequest } from './api-request.js';
@@ -47,7 +47,7 @@ export class ApiServer {
     server.keepAliveTimeout = 5000;
     server.on('clientError', (err, socket) => this.#clientError(err, socket));
     this.#server = server;
-    const port = await listenOn(server, this.#o.host, this.#o.port);
+    const port = await listenNamed(server, this.#o.host, this.#o.port, 'OpenAPI server', '--api-port');
     return `http://${this.#o.host}:${port}`;
   }
 

@@ -1,13 +1,14 @@
 // The `ota-lab` command line: argument parsing only; each command lives in commands/.
 import yargs from 'yargs';
-import { EXIT_USAGE, runCli, UsageError } from '../shared/cli-support.js';
+import { EXIT_USAGE, runCli } from '../shared/cli-support.js';
 import { packageVersion } from '../shared/package-version.js';
-import { usageMessage } from '../shared/usage-message.js';
+import { usageFailure } from '../shared/usage-message.js';
+import { portNumber, signMethod, wholeNumber } from '../shared/cli-values.js';
 import { isOtaError } from '../shared/errors.js';
 import { LAB_DEFAULTS } from './lab-options.js';
 
 function exitCodeOf(err: unknown): number {
-  if (isOtaError(err, 'TRANSPORT_ERROR')) return 3;
+  if (isOtaError(err, 'TRANSPORT_ERROR') || isOtaError(err, 'BAD_ANSWER')) return 3;
   if (isOtaError(err)) return EXIT_USAGE;
   return 1;
 }
@@ -23,33 +24,35 @@ export async function runLabCli(argv: string[]): Promise<void> {
       .scriptName('ota-lab')
       .usage('$0 <command>\n\nAn offline stand-in for Alibaba Cloud IoT Platform\'s OTA service: signed OpenAPI, MQTT broker with device auth, OTA job engine, firmware server with fault injection.\n`ota-lab --version` prints the version.')
       .command('start', 'run the lab until Ctrl-C and write its connection file', (y) => y
-        .option('devices', { type: 'number', default: LAB_DEFAULTS.deviceCount, describe: 'test devices to create (bench-01, bench-02, …)' })
+        .option('devices', { type: 'string', coerce: wholeNumber('devices', 0, 100_000), default: LAB_DEFAULTS.deviceCount, describe: 'test devices to create (bench-01, bench-02, …)' })
         .option('product-key', { type: 'string', default: LAB_DEFAULTS.productKey, describe: 'ProductKey of the lab\'s one product' })
         .option('state-dir', { type: 'string', describe: 'keep products, devices, firmware, jobs and tasks here across restarts' })
         .option('broker', { type: 'string', describe: 'use an external MQTT broker (e.g. mosquitto) instead of the embedded one' })
         .option('tls', { type: 'boolean', default: false, describe: 'MQTT over TLS and firmware over HTTPS, with a generated CA' })
         .option('connection-file', { type: 'string', default: 'lab.json', describe: 'where to write the connection file' })
         .option('throttle', { choices: ['platform', 'off'], default: 'platform', describe: 'per-API QPS limits as on the platform, or none' })
-        .option('api-port', { type: 'number', default: 0, describe: 'OpenAPI port on 127.0.0.1 (0: any free port)' })
-        .option('mqtt-port', { type: 'number', default: 0, describe: 'MQTT port on 127.0.0.1 (0: any free port)' })
-        .option('file-port', { type: 'number', default: 0, describe: 'firmware file server port (0: any free port); 80 (or 443 with --tls) gives download URLs without a port, as the platform\'s are' })
+        .option('api-port', { type: 'string', coerce: portNumber('api-port'), default: 0, describe: 'OpenAPI port on 127.0.0.1 (0: any free port)' })
+        .option('mqtt-port', { type: 'string', coerce: portNumber('mqtt-port'), default: 0, describe: 'MQTT port on 127.0.0.1 (0: any free port)' })
+        .option('file-port', { type: 'string', coerce: portNumber('file-port'), default: 0, describe: 'firmware file server port (0: any free port); 80 (or 443 with --tls) gives download URLs without a port, as the platform\'s are' })
         .option('file-host', { type: 'string', describe: 'host name written in download URLs (default: the listen address), for benches on other machines' })
         .option('sign-method-spelling', { choices: ['Md5', 'MD5', 'md5', 'SHA256', 'Sha256', 'sha256'], describe: 'how notices spell signMethod' })
         .option('id-type', { choices: ['number', 'string'], describe: 'the type of the notice id' })
         .option('instance-id', { type: 'string', describe: 'act as an enterprise instance with this IotInstanceId (e.g. iot-06z00lab0001): calls without it are refused' })
         .option('unfinished-filter', { choices: ['task-status', 'task-status-list'], default: LAB_DEFAULTS.unfinishedFilter, describe: 'ListOTAUnfinishedTaskByDevice takes TaskStatus (the SDK model), or only TaskStatusList.N' })
-        .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], default: 'info', describe: 'log level (JSON lines on stderr)' })
+        .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], default: 'info', describe: 'log level (on stderr)' })
+        .option('log-format', { choices: ['json', 'pretty'], describe: 'log lines as JSON, or one human line each; default: pretty on a terminal, JSON otherwise' })
         .example('$0 start --devices 3', 'a lab with bench-01..bench-03; writes ./lab.json')
         .example('$0 start --state-dir .lab --broker mqtt://127.0.0.1:1883', 'persistent state, over a running mosquitto')
         .example('$0 start --file-port 80', 'download URLs without a port, like the platform\'s'),
       async (a) => {
         const { runStart } = await import('./commands/start-command.js');
-        code = await runStart({ ...a, productKey: a['product-key'], stateDir: a['state-dir'], connectionFile: a['connection-file'], apiPort: a['api-port'], mqttPort: a['mqtt-port'], filePort: a['file-port'], fileHost: a['file-host'], logLevel: a['log-level'], signMethodSpelling: a['sign-method-spelling'], idType: a['id-type'], instanceId: a['instance-id'], unfinishedFilter: a['unfinished-filter'] });
+        code = await runStart({ ...a, productKey: a['product-key'], stateDir: a['state-dir'], connectionFile: a['connection-file'], apiPort: a['api-port'], mqttPort: a['mqtt-port'], filePort: a['file-port'], fileHost: a['file-host'], logLevel: a['log-level'], logFormat: a['log-format'], signMethodSpelling: a['sign-method-spelling'], idType: a['id-type'], instanceId: a['instance-id'], unfinishedFilter: a['unfinished-filter'] });
       })
-      .command('firmware add <file>', 'upload a firmware file to the running lab and register it; prints the FirmwareId', (y) => y
+      .command('firmware', 'firmware add <file>: register a firmware with the running lab; firmware list: list them', (fy) => fy
+        .command('add <file>', 'upload a firmware file to the running lab and register it; prints the FirmwareId', (y) => y
         .positional('file', { type: 'string', demandOption: true })
         .option('version', { type: 'string', demandOption: true, describe: 'the destination version the firmware installs' })
-        .option('sign-method', { choices: ['MD5', 'SHA256'] as const, default: 'SHA256' as const, describe: 'the digest registered with the firmware' })
+        .option('sign-method', { coerce: signMethod('sign-method'), default: 'SHA256', describe: 'the digest registered with the firmware: MD5 or SHA256 (any case)' })
         .option('module', { type: 'string', describe: 'module name (default module when left out)' })
         .option('name', { type: 'string', describe: 'firmware name (unique, 1-40 characters)' })
         .option('src-version', { type: 'string', describe: 'makes it a delta package from this version' })
@@ -61,16 +64,26 @@ export async function runLabCli(argv: string[]): Promise<void> {
         const { runFirmwareAdd } = await import('./commands/firmware-command.js');
         code = await runFirmwareAdd({ file: a.file, version: a.version, signMethod: a['sign-method'], module: a.module, name: a.name, srcVersion: a['src-version'], verify: a.verify, lab: a.lab, json: a.json });
       })
+        .command('list', 'list the running lab\'s firmware (ListOTAFirmware through its signed API)', (y) => y
+          .option('lab', { type: 'string', default: 'lab.json', describe: 'the connection file of the running lab' })
+          .option('json', { type: 'boolean', default: false, describe: 'print one JSON document (schema ota-lab/firmware-list@1)' })
+          .example('$0 firmware list --json', 'every firmware with its id, version, module and verification status'),
+        async (a) => {
+          const { runFirmwareList } = await import('./commands/firmware-command.js');
+          code = await runFirmwareList({ lab: a.lab, json: a.json });
+        })
+        .demandCommand(1, 'firmware needs add FILE --version V, or list'),
+      () => undefined)
       .command('fault <firmware-id>', 'inject faults into the download of one firmware', (y) => y
         .positional('firmware-id', { type: 'string', demandOption: true })
-        .option('close-after-bytes', { type: 'number', describe: 'cut the connection after N bytes' })
-        .option('close-times', { type: 'number', describe: '… only the first K times' })
-        .option('bytes-per-sec', { type: 'number', describe: 'limit bandwidth' })
-        .option('flip-byte-at', { type: 'number', describe: 'corrupt the byte at this offset' })
-        .option('flip-times', { type: 'number', describe: '… only the first K times' })
-        .option('error-status', { type: 'number', describe: 'answer this HTTP status (404, 500, …)' })
-        .option('error-times', { type: 'number', describe: '… only the first K times' })
-        .option('extra-bytes', { type: 'number', describe: 'send more bytes than the firmware has' })
+        .option('close-after-bytes', { type: 'string', coerce: wholeNumber('close-after-bytes', 0, Number.MAX_SAFE_INTEGER, 'a number of bytes, 0 or more'), describe: 'cut the connection after N bytes' })
+        .option('close-times', { type: 'string', coerce: wholeNumber('close-times', 1, 1_000_000), describe: '… only the first K times' })
+        .option('bytes-per-sec', { type: 'string', coerce: wholeNumber('bytes-per-sec', 1, Number.MAX_SAFE_INTEGER, 'a whole number of bytes per second, 1 or more'), describe: 'limit bandwidth' })
+        .option('flip-byte-at', { type: 'string', coerce: wholeNumber('flip-byte-at', 0, Number.MAX_SAFE_INTEGER, 'a byte offset, 0 or more'), describe: 'corrupt the byte at this offset' })
+        .option('flip-times', { type: 'string', coerce: wholeNumber('flip-times', 1, 1_000_000), describe: '… only the first K times' })
+        .option('error-status', { type: 'string', coerce: wholeNumber('error-status', 400, 599, 'an HTTP error status from 400 to 599'), describe: 'answer this HTTP status (404, 500, …)' })
+        .option('error-times', { type: 'string', coerce: wholeNumber('error-times', 1, 1_000_000), describe: '… only the first K times' })
+        .option('extra-bytes', { type: 'string', coerce: wholeNumber('extra-bytes', 1, 1024 ** 3, 'a number of bytes from 1 to 1 GiB'), describe: 'send more bytes than the firmware has' })
         .option('clear', { type: 'boolean', default: false, describe: 'remove every fault of this firmware' })
         .option('lab', { type: 'string', default: 'lab.json', describe: 'the connection file of the running lab' })
         .example('$0 fault fw000004 --close-after-bytes 1000000 --close-times 1', 'drop the first download at 1 MB'),
@@ -79,7 +92,7 @@ export async function runLabCli(argv: string[]): Promise<void> {
         code = await runFault({ firmwareId: a['firmware-id'], lab: a.lab, clear: a.clear, closeAfterBytes: a['close-after-bytes'], closeTimes: a['close-times'], bytesPerSec: a['bytes-per-sec'], flipByteAt: a['flip-byte-at'], flipTimes: a['flip-times'], errorStatus: a['error-status'], errorTimes: a['error-times'], extraBytes: a['extra-bytes'] });
       })
       .command('demo', 'the whole system in one command: lab, N bench agents, ota-verify with its live view', (y) => y
-        .option('devices', { type: 'number', default: 5, describe: 'benches, 1-10' })
+        .option('devices', { type: 'string', coerce: wholeNumber('devices', 1, 10), default: 5, describe: 'benches, 1-10' })
         .option('size', { type: 'string', default: '8MiB', describe: 'firmware size, e.g. 512KiB, 8MiB' })
         .option('fail', { choices: ['digest', 'download', 'install', 'offline', 'health', 'rollback'] as const, describe: 'make one bench fail this way' })
         .option('keep', { type: 'boolean', default: false, describe: 'keep the demo\'s temp folder (lab state, agent logs, JUnit report) instead of removing it on exit' })
@@ -90,9 +103,9 @@ export async function runLabCli(argv: string[]): Promise<void> {
         const { runDemo, parseSize } = await import('./commands/demo-command.js');
         code = await runDemo({ devices: a.devices, sizeBytes: parseSize(a.size), keep: a.keep, ...(a.fail ? { fail: a.fail } : {}) });
       })
-      .demandCommand(1, 'say which command: start, firmware add, fault, demo')
+      .demandCommand(1, 'say which command: start, firmware add, firmware list, fault, demo')
       .strict()
-      .fail((msg, err) => { throw err ?? new UsageError(`${usageMessage(msg, argv, { commands: ['start', 'firmware', 'fault', 'demo'], positionals: { firmware: "'add FILE --version V'", fault: 'a FIRMWARE_ID' } })} (see ota-lab --help)`); })
+      .fail(usageFailure('ota-lab', argv, { commands: ['start', 'firmware', 'fault', 'demo'], positionals: { firmware: "'add FILE --version V'", fault: 'a FIRMWARE_ID' }, subcommands: { firmware: ['add', 'list'] } }))
       .help()
       // `firmware add --version V` is the firmware's version, so yargs' own --version stays off; see above.
       .version(false)

@@ -2,37 +2,60 @@
 import yargs, { type Argv } from 'yargs';
 import { runCli, UsageError } from '../shared/cli-support.js';
 import { packageVersion } from '../shared/package-version.js';
-import { usageMessage } from '../shared/usage-message.js';
+import { usageFailure } from '../shared/usage-message.js';
 import type { SessionArgs } from './commands/session.js';
 import { exitCodeOf } from './exit-codes.js';
 import { uploadArgsOf, uploadOptions } from './upload-options.js';
 
-function common<T>(y: Argv<T>) {
+// Each command is offered only the options that act on it (with .strict(), any other is refused).
+
+/** Where to talk to and how: every command. */
+function target<T>(y: Argv<T>) {
   return y
     .option('lab', { type: 'string', describe: 'a lab connection file (ota-lab start)' })
     .option('region', { type: 'string', describe: 'platform region, e.g. cn-shanghai (endpoint https://iot.<region>.aliyuncs.com)' })
     .option('endpoint', { type: 'string', describe: 'OpenAPI endpoint URL instead of the region\'s' })
     .option('instance-id', { type: 'string', describe: 'IotInstanceId of an Enterprise instance' })
     .option('profile', { type: 'string', describe: 'credentials from this Alibaba Cloud CLI profile (~/.aliyun/config.json)' })
-    .option('json', { type: 'boolean', default: false, describe: 'print one final JSON document on stdout' })
-    .option('junit', { type: 'string', describe: 'write a JUnit XML report here' })
-    .option('quiet', { type: 'boolean', default: false, describe: 'no live view and no progress lines; errors and the --json/--junit output stay' })
     .option('budget', { type: 'number', default: 8, describe: 'account-wide API requests per second from this process' })
-    .option('poll-min-ms', { type: 'number', default: 1000, describe: 'shortest interval between two polls of a job, in ms (while devices move)' })
-    .option('poll-max-ms', { type: 'number', default: 10_000, describe: 'longest interval between two polls, in ms (while nothing changes)' })
-    .option('cancel-on-interrupt', { type: 'boolean', default: false, describe: 'Ctrl-C cancels the job instead of only stopping the watch' })
-    .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], default: 'warn', describe: 'diagnostic log on stderr (JSON)' });
+    .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], default: 'warn', describe: 'diagnostic log on stderr (JSON; one human line each on a terminal)' });
 }
 
-type Common = { lab?: string; region?: string; endpoint?: string; 'instance-id'?: string; profile?: string; json: boolean; junit?: string; quiet: boolean; budget: number; 'poll-min-ms': number; 'poll-max-ms': number; 'cancel-on-interrupt': boolean; 'log-level': string };
+/** A JSON document on stdout: verify, watch, status, firmware. */
+function jsonOutput<T>(y: Argv<T>, schema: string) {
+  return y.option('json', { type: 'boolean', default: false, describe: `print one JSON document (schema ${schema}) on stdout` });
+}
+
+/** Quiet: the commands that print progress or notes on stderr. */
+function quietOutput<T>(y: Argv<T>) {
+  return y.option('quiet', { type: 'boolean', default: false, describe: 'no live view and no progress lines; errors and the --json/--junit output stay' });
+}
+
+/** Watching a job to its verdict: verify and watch. */
+function watching<T>(y: Argv<T>) {
+  return quietOutput(jsonOutput(y, 'ota-verify/result@2'))
+    .option('junit', { type: 'string', describe: 'write a JUnit XML report here' })
+    .option('poll-min-ms', { type: 'number', default: WATCH_DEFAULTS.pollMinMs, describe: 'shortest interval between two polls of a job, in ms (while devices move)' })
+    .option('poll-max-ms', { type: 'number', default: WATCH_DEFAULTS.pollMaxMs, describe: 'longest interval between two polls, in ms (while nothing changes)' })
+    .option('cancel-on-interrupt', { type: 'boolean', default: false, describe: 'Ctrl-C cancels the job instead of only stopping the watch' });
+}
+
+const WATCH_DEFAULTS = Object.freeze({ pollMinMs: 1000, pollMaxMs: 10_000 });
+
+type Common = {
+  lab?: string; region?: string; endpoint?: string; 'instance-id'?: string; profile?: string; budget: number; 'log-level': string;
+  json?: boolean; junit?: string; quiet?: boolean; 'poll-min-ms'?: number; 'poll-max-ms'?: number; 'cancel-on-interrupt'?: boolean;
+};
 
 function sessionArgs(a: Common): SessionArgs {
+  const pollMinMs = a['poll-min-ms'] ?? WATCH_DEFAULTS.pollMinMs;
+  const pollMaxMs = a['poll-max-ms'] ?? WATCH_DEFAULTS.pollMaxMs;
   if (!(a.budget >= 1)) throw new UsageError('--budget must be at least 1 request per second');
-  if (!(a['poll-min-ms'] >= 100) || !(a['poll-max-ms'] >= a['poll-min-ms'])) throw new UsageError('--poll-min-ms must be >= 100 and --poll-max-ms >= --poll-min-ms');
+  if (!(pollMinMs >= 100) || !(pollMaxMs >= pollMinMs)) throw new UsageError('--poll-min-ms must be >= 100 and --poll-max-ms >= --poll-min-ms');
   return {
     ...(a.lab ? { lab: a.lab } : {}), ...(a.region ? { region: a.region } : {}), ...(a.endpoint ? { endpoint: a.endpoint } : {}),
     ...(a['instance-id'] ? { instanceId: a['instance-id'] } : {}), ...(a.profile ? { profile: a.profile } : {}), ...(a.junit ? { junit: a.junit } : {}),
-    json: a.json, quiet: a.quiet, budget: a.budget, pollMinMs: a['poll-min-ms'], pollMaxMs: a['poll-max-ms'], cancelOnInterrupt: a['cancel-on-interrupt'], logLevel: a['log-level'],
+    json: a.json ?? false, quiet: a.quiet ?? false, budget: a.budget, pollMinMs, pollMaxMs, cancelOnInterrupt: a['cancel-on-interrupt'] ?? false, logLevel: a['log-level'],
   };
 }
 
@@ -90,7 +113,7 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
     await Promise.resolve().then(() => yargs(argv)
       .scriptName('ota-verify')
       .usage('$0 <command>\n\nProve a firmware on test benches with a verification job (CreateOTAVerifyJob) and give CI a verdict.\nExit codes: 0 verified (or needs no verification), 1 verification failed, 2 bad usage or refused,\n3 platform, auth or network failure, 4 stopped watching before the end.')
-      .command('verify', 'check, create the verify job, watch it to the verdict', (y) => uploadOptions(common(y))
+      .command('verify', 'check, create the verify job, watch it to the verdict', (y) => uploadOptions(watching(target(y)))
         .option('product-key', { type: 'string', describe: 'ProductKey the firmware belongs to (--lab: from lab.json)' })
         .option('file', { type: 'string', describe: 'a firmware file: upload and register it (or find it registered), then verify it; needs --version' })
         .option('firmware-id', { type: 'string', describe: 'a registered firmware to verify (instead of --file)' })
@@ -119,7 +142,7 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
           ...boundArgs(a),
         });
       })
-      .command('upload <file>', 'upload a firmware file and register it (or find it registered); prints the FirmwareId', (y) => uploadOptions(common(y))
+      .command('upload <file>', 'upload a firmware file and register it (or find it registered); prints the FirmwareId', (y) => uploadOptions(quietOutput(jsonOutput(target(y), 'ota-verify/upload@1')))
         .positional('file', { type: 'string', demandOption: true })
         .option('product-key', { type: 'string' })
         .demandOption('version')
@@ -128,17 +151,21 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
         const upload = uploadArgsOf(a, a.file) as NonNullable<ReturnType<typeof uploadArgsOf>>;
         code = await (await import('./commands/upload-command.js')).runUpload({ ...sessionArgs(a), upload, ...(a['product-key'] ? { productKey: a['product-key'] } : {}) });
       })
-      .command('watch <job-id>', 're-attach to a running or finished job', (y) => common(y).positional('job-id', { type: 'string', demandOption: true }),
-        async (a) => { code = await (await jobCmds()).runWatch({ ...sessionArgs(a), jobId: a['job-id'] }); })
-      .command('status <job-id>', 'print a job once', (y) => common(y).positional('job-id', { type: 'string', demandOption: true }),
-        async (a) => { code = await (await jobCmds()).runStatus({ ...sessionArgs(a), jobId: a['job-id'] }); })
-      .command('cancel <job-id>', 'cancel a job\'s unfinished tasks', (y) => common(y).positional('job-id', { type: 'string', demandOption: true }),
-        async (a) => { code = await (await jobCmds()).runCancel({ ...sessionArgs(a), jobId: a['job-id'] }); })
-      .command('firmware <firmware-id>', 'show a firmware and its verification status', (y) => common(y).positional('firmware-id', { type: 'string', demandOption: true }),
-        async (a) => { code = await (await jobCmds()).runFirmware({ ...sessionArgs(a), firmwareId: a['firmware-id'] }); })
+      .command('watch <job-id>', 're-attach to a running or finished job', (y) => watching(target(y)).positional('job-id', { type: 'string', demandOption: true })
+        .example('$0 watch 4lEr0cFdqj9vU2pXzQ1o010200 --lab lab.json --junit verify.xml', 'after Ctrl-C or a crash: the same verdict, exit code and reports'),
+      async (a) => { code = await (await jobCmds()).runWatch({ ...sessionArgs(a), jobId: a['job-id'] }); })
+      .command('status <job-id>', 'print a job and its tasks once', (y) => jsonOutput(target(y), 'ota-verify/status@1').positional('job-id', { type: 'string', demandOption: true })
+        .example('$0 status 4lEr0cFdqj9vU2pXzQ1o010200 --region cn-shanghai --json', 'one JSON document, schema ota-verify/status@1'),
+      async (a) => { code = await (await jobCmds()).runStatus({ ...sessionArgs(a), jobId: a['job-id'] }); })
+      .command('cancel <job-id>', 'cancel a job\'s unfinished tasks', (y) => quietOutput(target(y)).positional('job-id', { type: 'string', demandOption: true })
+        .example('$0 cancel 4lEr0cFdqj9vU2pXzQ1o010200 --lab lab.json', 'its tasks become CANCELED; the firmware\'s verification fails'),
+      async (a) => { code = await (await jobCmds()).runCancel({ ...sessionArgs(a), jobId: a['job-id'] }); })
+      .command('firmware <firmware-id>', 'show a firmware and its verification status', (y) => jsonOutput(target(y), 'ota-verify/firmware@1').positional('firmware-id', { type: 'string', demandOption: true })
+        .example('$0 firmware fw000001 --lab lab.json --json', 'one JSON document, schema ota-verify/firmware@1'),
+      async (a) => { code = await (await jobCmds()).runFirmware({ ...sessionArgs(a), firmwareId: a['firmware-id'] }); })
       .demandCommand(1, 'say which command: verify, upload, watch, status, cancel, firmware')
       .strict()
-      .fail((msg, err) => { throw err ?? new UsageError(`${usageMessage(msg, argv, COMMANDS)} (see ota-verify --help)`); })
+      .fail(usageFailure('ota-verify', argv, COMMANDS))
       .help()
       .version(false)
       .parseAsync())

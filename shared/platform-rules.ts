@@ -79,6 +79,13 @@ export const FIRMWARE_STATUS = Object.freeze({
 } as const);
 export type FirmwareStatus = (typeof FIRMWARE_STATUS)[keyof typeof FIRMWARE_STATUS];
 
+const FIRMWARE_STATUS_WORDS = ['needs no verification', 'unverified', 'verified', 'verifying', 'verification failed'];
+
+/** A firmware Status in words, as the CLIs print it (an unknown number stays a number). */
+export function firmwareStatusWord(status: number): string {
+  return FIRMWARE_STATUS_WORDS[status + 1] ?? `status ${status}`;
+}
+
 /** ListOTATaskByJob TaskStatus. No TIMEOUT: a timed-out task is FAILED with the reason in TaskDesc. */
 export const TASK_STATUSES = Object.freeze(['CONFIRM', 'QUEUED', 'NOTIFIED', 'IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'CANCELED'] as const);
 export type TaskStatus = (typeof TASK_STATUSES)[number];

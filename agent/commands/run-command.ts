@@ -10,27 +10,32 @@ import { deviceTopic } from '../../shared/topics.js';
 
 export async function runAgent(sources: ConfigSources): Promise<number> {
   const config = await loadAgentConfig(sources);
-  const stopped = untilSignal();
+  const signalled = untilSignal();
   const agent = await startAgent(config);
+  const refused = new Promise<OtaError>((resolve) => agent.events.once('stopped', resolve));
   process.stderr.write(`ota-agent: ${config.deviceName} running; work dir ${config.workDir}\n`);
-  await stopped;
-  // Stop cleanly: persist, disconnect, exit 0; a restart resumes where this left off.
+  const end = await Promise.race([signalled, refused]);
+  // Stop cleanly: persist, disconnect; a restart resumes where this left off.
   await agent.close();
+  // A refusal is the operator's to fix (exit 3 with its one line); a signal is a normal stop.
+  if (end instanceof OtaError) throw end;
   return 0;
 }
 
 export async function checkAgent(sources: ConfigSources): Promise<number> {
   const config = await loadAgentConfig(sources);
-  const log = createLogger({ name: 'ota-agent', level: config.logLevel, secrets: [config.deviceSecret] });
+  const log = createLogger({ name: 'ota-agent', level: config.logLevel, secrets: [config.deviceSecret], ...(config.logFormat ? { format: config.logFormat } : {}) });
   const url = mqttUrlOf(config);
   const channel = await MqttChannel.start({
     productKey: config.productKey, deviceName: config.deviceName, url, deviceSecret: config.deviceSecret, signMethod: config.signMethod,
-    keepaliveSec: config.keepaliveSec, reconnectBaseMs: 1000, reconnectMaxMs: 1000, clock: systemClock, log, ...(config.caFile ? { caFile: config.caFile } : {}),
+    keepaliveSec: config.keepaliveSec, reconnectBaseMs: 1000, reconnectMaxMs: 1000, maxAuthRefusals: 1, clock: systemClock, log, ...(config.caFile ? { caFile: config.caFile } : {}),
   });
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new OtaError('CONNECT_FAILED', `could not connect to ${url} within 20 s (check the endpoint, credentials and CA)`)), 20_000);
       channel.onConnect(() => { clearTimeout(timer); resolve(); });
+      // A refused login is final for a check: no point waiting out the 20 s.
+      channel.onRefused((err) => { clearTimeout(timer); reject(err); });
     });
     for (const m of config.modules) {
       const { readVersion } = await import('../install-hook.js');

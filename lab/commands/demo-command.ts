@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import { UsageError } from '../../shared/cli-support.js';
 import { OtaError, errorMessage } from '../../shared/errors.js';
 import { writeLabConnection } from '../../shared/lab-connection.js';
 import { connectAppSubscriber, type AppSubscriber } from '../../shared/app-subscriber.js';
@@ -34,13 +35,22 @@ const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const AGENT_CLI = join(DIST, 'agent', 'cli.js');
 const VERIFY_CLI = join(DIST, 'orchestrator', 'cli.js');
 
+/** The demo makes its firmware in memory (and the lab keeps a copy): 1 GiB is what a laptop holds
+ *  comfortably, and stays under Node's 2 GiB buffer limit. */
+// The demo uploads its file as a user would: the platform takes up to 1,000 MB.
+export const DEMO_SIZE_MAX_BYTES = LIMITS.firmwareSizeMaxBytes;
+
+const SIZE_UNITS: Readonly<Record<string, number>> = Object.freeze({
+  B: 1, K: 1024, KIB: 1024, KB: 1000, M: 1024 ** 2, MIB: 1024 ** 2, MB: 1000 ** 2, G: 1024 ** 3, GIB: 1024 ** 3, GB: 1000 ** 3,
+});
+
+/** `--size`: a number with an optional unit, binary (KiB, MiB, GiB; K, M, G) or decimal (KB, MB, GB), any case. */
 export function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|K|M|G)?$/i.exec(text.trim());
-  if (!m) throw new OtaError('USAGE', `size ${JSON.stringify(text)} is not a size`, { expected: 'a number with an optional unit: 512KiB, 8MiB, 1GiB' });
-  const unit = (m[2] ?? 'B').toUpperCase().replace('IB', '');
-  const bytes = Math.round(Number(m[1]) * ({ B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[unit] ?? 1));
-  // The demo uploads the file as a user would: the platform takes up to 1,000 MB.
-  if (bytes < 1 || bytes > LIMITS.firmwareSizeMaxBytes) throw new OtaError('USAGE', `size ${text} is out of range`, { expected: '1 byte to 1000MiB (the platform\'s upload limit)' });
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  const factor = m ? SIZE_UNITS[(m[2] || 'B').toUpperCase()] : undefined;
+  if (!m || factor === undefined) throw new UsageError(`--size ${text} is not a size: expected a number with an optional unit, e.g. 512KiB, 64MiB, 64MB, 1GiB`);
+  const bytes = Math.round(Number(m[1]) * factor);
+  if (bytes < 1 || bytes > DEMO_SIZE_MAX_BYTES) throw new UsageError(`--size ${text} is out of range: expected 1 byte to 1000MiB (the platform's upload limit)`);
   return bytes;
 }
 

@@ -1,5 +1,6 @@
 // `ota-lab firmware add FILE --version V`: upload the file to the running lab's object store, then
-// register it with CreateOTAFirmware through the OpenAPI, as a release pipeline would.
+// register it with CreateOTAFirmware through the OpenAPI, as a release pipeline would; and
+// `ota-lab firmware list`.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -8,6 +9,9 @@ import { createHash } from 'node:crypto';
 import { OtaError, errorMessage } from '../../shared/errors.js';
 import { readLabConnection } from '../../shared/lab-connection.js';
 import { createOpenApiCall } from '../../shared/openapi-client.js';
+import { firmwareStatusWord, LIMITS } from '../../shared/platform-rules.js';
+import { issueError } from '../../shared/zod-issue.js';
+import { z } from 'zod';
 
 export interface FirmwareAddArgs {
   file: string;
@@ -60,3 +64,53 @@ export async function runFirmwareAdd(a: FirmwareAddArgs): Promise<number> {
   process.stderr.write(`registered ${a.file} (${uploaded.size} bytes, ${a.signMethod}) as firmware ${firmwareId}, version ${a.version}\n`);
   return 0;
 }
+
+export interface FirmwareListArgs {
+  lab: string;
+  json: boolean;
+}
+
+const listRowSchema = z.object({
+  FirmwareId: z.string(), FirmwareName: z.string().nullish(), ModuleName: z.string().nullish(), DestVersion: z.string(), SrcVersion: z.string().nullish(),
+  Status: z.number().int(), FirmwareSize: z.number().nullish(), SignMethod: z.string().nullish(), UtcCreate: z.string().nullish(),
+});
+const listAnswerSchema = z.object({ PageCount: z.number().optional(), FirmwareInfo: z.object({ SimpleFirmwareInfo: z.array(listRowSchema).nullish() }).nullish() });
+
+/** Pages read at most (100 rows each): a lab with more firmware than this is not a test lab. */
+const LIST_PAGES_MAX = 100;
+
+/** `ota-lab firmware list`: the running lab's firmware through its signed API (ListOTAFirmware), as
+ *  a script on the platform would read it. */
+export async function runFirmwareList(a: FirmwareListArgs): Promise<number> {
+  const conn = await readLabConnection(a.lab);
+  const call = createOpenApiCall({ endpoint: conn.apiEndpoint, regionId: conn.regionId, credentials: conn });
+  const rows: z.output<typeof listRowSchema>[] = [];
+  for (let pageNo = 1; pageNo <= LIST_PAGES_MAX; pageNo += 1) {
+    const res = await call('ListOTAFirmware', {
+      ProductKey: conn.productKey, CurrentPage: pageNo, PageSize: LIMITS.pageSizeMax, ...(conn.iotInstanceId ? { IotInstanceId: conn.iotInstanceId } : {}),
+    });
+    const parsed = listAnswerSchema.safeParse(res);
+    if (!parsed.success) throw issueError('BAD_ANSWER', parsed.error, { what: 'the lab\'s ListOTAFirmware answer' });
+    const page = parsed.data.FirmwareInfo?.SimpleFirmwareInfo ?? [];
+    rows.push(...page);
+    if (pageNo >= (parsed.data.PageCount ?? 1) || page.length === 0) break;
+  }
+  const list = rows.map((r) => ({
+    firmwareId: r.FirmwareId, name: r.FirmwareName ?? '', module: r.ModuleName || 'default', destVersion: r.DestVersion, srcVersion: r.SrcVersion || null,
+    status: r.Status, statusText: firmwareStatusWord(r.Status), size: r.FirmwareSize ?? null, signMethod: r.SignMethod ?? null, createdAt: r.UtcCreate ?? null,
+  }));
+  if (a.json) {
+    process.stdout.write(`${JSON.stringify({ schema: FIRMWARE_LIST_SCHEMA, productKey: conn.productKey, firmware: list }, null, 2)}\n`);
+    return 0;
+  }
+  if (list.length === 0) {
+    process.stdout.write(`no firmware in the lab yet (add one: ota-lab firmware add FILE --version V)\n`);
+    return 0;
+  }
+  process.stdout.write(`${'FIRMWARE_ID'.padEnd(14)} ${'VERSION'.padEnd(12)} ${'MODULE'.padEnd(10)} ${'STATUS'.padEnd(21)} NAME\n`);
+  for (const f of list) process.stdout.write(`${f.firmwareId.padEnd(14)} ${f.destVersion.padEnd(12)} ${f.module.padEnd(10)} ${f.statusText.padEnd(21)} ${f.name}\n`);
+  return 0;
+}
+
+/** The document `firmware list --json` prints (README, the lab section). */
+export const FIRMWARE_LIST_SCHEMA = 'ota-lab/firmware-list@1';

@@ -18,6 +18,8 @@ export interface StartArgs {
   filePort: number;
   fileHost?: string;
   logLevel: string;
+  /** json, pretty, or undefined: pretty on a terminal. */
+  logFormat?: string;
   signMethodSpelling?: string;
   idType?: string;
   instanceId?: string;
@@ -58,7 +60,7 @@ export function describeLab(lab: Lab, connectionFile: string): string {
 
 export async function runStart(a: StartArgs): Promise<number> {
   const options = startOptionsFrom(a);
-  const log = createLogger({ name: 'ota-lab', level: a.logLevel });
+  const log = createLogger({ name: 'ota-lab', level: a.logLevel, ...(a.logFormat ? { format: a.logFormat } : {}) });
   // Listen for Ctrl-C before anything starts, so a signal during start-up still stops cleanly.
   const stopped = untilSignal();
   const lab = await startLab(options, { log });

@@ -1,15 +1,28 @@
 // watch, status, cancel, firmware: the commands about a job or firmware that exists.
 import { isOtaError } from '../../shared/errors.js';
-import { parseAnswer, type JobDetail } from '../platform-schemas.js';
+import { firmwareStatusWord } from '../../shared/platform-rules.js';
+import { parseAnswer, type FirmwareInfo, type JobDetail, type TaskRow } from '../platform-schemas.js';
 import { queryFirmware, refused, tasksOfJob } from '../verify-job.js';
 import { reportError, type RunFacts } from './verdict-output.js';
 import { session, type Session, type SessionArgs } from './session.js';
 import { watchToVerdict } from './watch-verdict.js';
 
-const FIRMWARE_STATUS_WORDS = ['needs no verification', 'unverified', 'verified', 'verifying', 'verification failed'];
 
-export function firmwareStatusWord(status: number): string {
-  return FIRMWARE_STATUS_WORDS[status + 1] ?? `status ${status}`;
+/** `status --json` and `firmware --json`: our own camelCase documents (README, ota-verify section),
+ *  not the platform's answers, so a field the platform renames does not change what scripts read. */
+export const STATUS_SCHEMA = 'ota-verify/status@1';
+export const FIRMWARE_SCHEMA = 'ota-verify/firmware@1';
+
+function firmwareDocument(fw: FirmwareInfo) {
+  return {
+    firmwareId: fw.FirmwareId, name: fw.FirmwareName ?? null, productKey: fw.ProductKey, module: fw.ModuleName,
+    destVersion: fw.DestVersion, srcVersion: fw.SrcVersion || null, delta: fw.Type === 1 || Boolean(fw.SrcVersion),
+    status: fw.Status, statusText: firmwareStatusWord(fw.Status), verifyProgress: fw.VerifyProgress,
+  };
+}
+
+function taskDocument(r: TaskRow) {
+  return { deviceName: r.DeviceName, taskId: r.TaskId, status: r.TaskStatus, progress: r.Progress, desc: r.TaskDesc, srcVersion: r.SrcVersion, destVersion: r.DestVersion };
 }
 
 export async function runWatch(a: SessionArgs & { jobId: string }): Promise<number> {
@@ -40,7 +53,11 @@ export async function runStatus(a: SessionArgs & { jobId: string }): Promise<num
   const job = await jobOf(s, a.jobId);
   const [fw, rows] = await Promise.all([queryFirmware(s.api, job.FirmwareId, s.target.iotInstanceId), tasksOfJob(s.api, a.jobId, s.target.iotInstanceId)]);
   if (a.json) {
-    process.stdout.write(`${JSON.stringify({ jobId: a.jobId, jobStatus: job.JobStatus, firmwareId: job.FirmwareId, firmwareStatus: fw.Status, tasks: rows }, null, 2)}\n`);
+    const doc = {
+      schema: STATUS_SCHEMA, jobId: a.jobId, jobStatus: job.JobStatus, productKey: job.ProductKey,
+      firmwareId: job.FirmwareId, firmwareStatus: fw.Status, firmwareStatusText: firmwareStatusWord(fw.Status), tasks: rows.map(taskDocument),
+    };
+    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
   } else {
     process.stdout.write(`job ${a.jobId}: ${job.JobStatus}; firmware ${job.FirmwareId} status ${fw.Status} (${firmwareStatusWord(fw.Status)})\n`);
     for (const r of rows) process.stdout.write(`  ${r.DeviceName.padEnd(14)} ${r.TaskStatus.padEnd(11)} ${Math.round(r.Progress).toString().padStart(3)}%  ${r.TaskDesc}\n`);
@@ -62,7 +79,7 @@ export async function runCancel(a: SessionArgs & { jobId: string }): Promise<num
 export async function runFirmware(a: SessionArgs & { firmwareId: string }): Promise<number> {
   const s = await session(a);
   const fw = await queryFirmware(s.api, a.firmwareId, s.target.iotInstanceId);
-  if (a.json) process.stdout.write(`${JSON.stringify(fw, null, 2)}\n`);
+  if (a.json) process.stdout.write(`${JSON.stringify({ schema: FIRMWARE_SCHEMA, ...firmwareDocument(fw) }, null, 2)}\n`);
   else process.stdout.write(`firmware ${fw.FirmwareId}${fw.FirmwareName ? ` (${fw.FirmwareName})` : ''}: product ${fw.ProductKey}, module ${fw.ModuleName}, version ${fw.DestVersion}: ${firmwareStatusWord(fw.Status)}${fw.Status === 2 ? `, ${fw.VerifyProgress}% of devices finished` : ''}\n`);
   return 0;
 }

@@ -7,8 +7,17 @@ import { BIN, ROOT, runCliToEnd } from '../helpers/processes.js';
 const HELPS: [keyof typeof BIN, string[]][] = [
   ['verify', []], ['verify', ['verify']], ['verify', ['watch']], ['verify', ['status']], ['verify', ['cancel']], ['verify', ['firmware']],
   ['agent', []], ['agent', ['run']], ['agent', ['check']],
-  ['lab', []], ['lab', ['start']], ['lab', ['firmware', 'add']], ['lab', ['fault']], ['lab', ['demo']],
+  ['lab', []], ['lab', ['start']], ['lab', ['firmware', 'add']], ['lab', ['firmware', 'list']], ['lab', ['fault']], ['lab', ['demo']],
 ];
+
+/** The lines of the help's "Examples:" section that start an example of `<prog> <command…>`. */
+function examplesOf(help: string, prog: string, command: string[]): string[] {
+  const lines = help.split('\n');
+  const start = lines.findIndex((l) => l.trim() === 'Examples:');
+  if (start < 0) return [];
+  const head = [prog, ...command].join(' ');
+  return lines.slice(start + 1).filter((l) => l.trim().startsWith(`${head} `) || l.trim() === head);
+}
 
 /** Option lines of the help's "Options:" section whose text, brackets removed, is empty. */
 function undescribedOptions(help: string): string[] {
@@ -36,6 +45,17 @@ describe('CLI help', () => {
     const r = await runCliToEnd(BIN[bin], [...args, '--help'], { env: { COLUMNS: '80' } });
     expect(r.code, r.stderr).toBe(0);
     expect(undescribedOptions(r.stdout)).toEqual([]);
+  });
+
+  it('finds a command without an example (the check itself)', () => {
+    expect(examplesOf('Options:\n  --lab  x  [string]\n', 'ota-verify', ['status'])).toEqual([]);
+    expect(examplesOf('Examples:\n  ota-verify status J --json  one document\n', 'ota-verify', ['status'])).toHaveLength(1);
+  });
+
+  it.each(HELPS.filter(([, args]) => args.length > 0))('ota-%s %j --help shows an example of that command', async (bin, args) => {
+    const r = await runCliToEnd(BIN[bin], [...args, '--help'], { env: { COLUMNS: '200' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(examplesOf(r.stdout, `ota-${bin}`, args).length).toBeGreaterThan(0);
   });
 
   it.each(['verify', 'agent', 'lab'] as const)('ota-%s --version prints the package version', async (bin) => {

@@ -44,12 +44,33 @@ describe('ota-lab CLI', () => {
 
   it('registers a firmware, prints its id, and sets faults on it', async () => {
     await writeFile(join(dir, 'fw.bin'), Buffer.alloc(5000, 7));
-    const add = await runCliToEnd(BIN.lab, ['firmware', 'add', 'fw.bin', '--version', '2.0.0', '--sign-method', 'MD5'], { cwd: dir });
-    expect(add.code).toBe(0);
+    const add = await runCliToEnd(BIN.lab, ['firmware', 'add', 'fw.bin', '--version', '2.0.0', '--sign-method', 'md5'], { cwd: dir });
+    // Any case, as the agent reads signMethod: registered as the platform spells it.
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stderr).toContain('(5000 bytes, MD5)');
     const id = add.stdout.trim();
     expect(id).toMatch(/^fw\w+$/);
     expect((await runCliToEnd(BIN.lab, ['fault', id, '--error-status', '500', '--error-times', '1'], { cwd: dir })).code).toBe(0);
     expect((await runCliToEnd(BIN.lab, ['fault', id, '--clear'], { cwd: dir })).code).toBe(0);
+  });
+
+  it('firmware list: every firmware through the signed API, as a table and as ota-lab/firmware-list@1', async () => {
+    await writeFile(join(dir, 'fw-list.bin'), Buffer.alloc(3000, 1));
+    const add = await runCliToEnd(BIN.lab, ['firmware', 'add', 'fw-list.bin', '--version', '3.1.0', '--module', 'MCU', '--name', 'list-me'], { cwd: dir });
+    expect(add.code, add.stderr).toBe(0);
+    const id = add.stdout.trim();
+    const json = await runCliToEnd(BIN.lab, ['firmware', 'list', '--json'], { cwd: dir });
+    expect(json.code, json.stderr).toBe(0);
+    const doc = JSON.parse(json.stdout) as { schema: string; productKey: string; firmware: Record<string, unknown>[] };
+    expect(doc.schema).toBe('ota-lab/firmware-list@1');
+    expect(doc.firmware.find((f) => f.firmwareId === id)).toEqual({
+      firmwareId: id, name: 'list-me', module: 'MCU', destVersion: '3.1.0', srcVersion: null, status: 0, statusText: 'unverified',
+      size: 3000, signMethod: 'SHA256', createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as unknown,
+    });
+    const table = await runCliToEnd(BIN.lab, ['firmware', 'list'], { cwd: dir });
+    expect(table.code).toBe(0);
+    expect(table.stdout.split('\n')[0]).toMatch(/^FIRMWARE_ID\s+VERSION\s+MODULE\s+STATUS\s+NAME$/);
+    expect(table.stdout).toMatch(new RegExp(`^${id}\\s+3\\.1\\.0\\s+MCU\\s+unverified\\s+list-me$`, 'm'));
   });
 
   it('refuses bad input with exit 2 and a message that says what was expected', async () => {
@@ -115,15 +136,19 @@ describe('ota-lab CLI', () => {
     expect(await readFile(join(dir, 'notes.json'), 'utf8')).toBe('{"mine": true}\n');
   });
 
-  it('fails at once with the port and the reason when --file-port is taken, and leaves no connection file', async () => {
+  it.each([
+    ['--file-port', 'firmware file server'], ['--api-port', 'OpenAPI server'],
+  ])('fails at once with the port and the reason when %s is taken, and leaves no connection file', async (flag, what) => {
     const holder = createServer();
     await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
     const port = (holder.address() as { port: number }).port;
     try {
-      const r = await startRefused(['--devices', '1', '--file-port', String(port), '--connection-file', 'busy.json']);
+      const r = await startRefused(['--devices', '1', flag, String(port), '--connection-file', 'busy.json']);
       expect(r.code).toBe(2);
-      expect(r.stderr).toContain(`the firmware file server cannot listen on 127.0.0.1:${port}: the port is already in use`);
-      expect(r.stderr).toContain('expected: a free port for --file-port');
+      expect(r.stderr.trim().split('\n')).toEqual([
+        `ota-lab: the ${what} cannot listen on 127.0.0.1:${port}: the port is already in use by another program`,
+        `  expected: a free port for ${flag} (0 picks one)`,
+      ]);
       await expect(stat(join(dir, 'busy.json'))).rejects.toMatchObject({ code: 'ENOENT' });
     } finally {
       await new Promise((r) => holder.close(r));

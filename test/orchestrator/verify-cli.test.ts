@@ -129,7 +129,18 @@ describe('ota-verify verify', () => {
     const status = await runCliToEnd(BIN.verify, ['status', jobId, '--lab', labFile]);
     expect(status.stdout).toMatch(/COMPLETED[\s\S]*bench-01\s+SUCCEEDED/);
     const fw = await runCliToEnd(BIN.verify, ['firmware', firmwareId, '--lab', labFile]);
-    expect(fw.stdout).toContain(': verified');
+    expect(fw.stdout).toContain(': verified');    const statusJson = await runCliToEnd(BIN.verify, ['status', jobId, '--lab', labFile, '--json']);
+    expect(statusJson.code, statusJson.stderr).toBe(0);
+    expect(JSON.parse(statusJson.stdout)).toEqual({
+      schema: 'ota-verify/status@1', jobId, jobStatus: 'COMPLETED', productKey: lab.connection.productKey, firmwareId, firmwareStatus: 1, firmwareStatusText: 'verified',
+      tasks: [{ deviceName: 'bench-01', taskId: expect.any(String) as unknown, status: 'SUCCEEDED', progress: 100, desc: expect.any(String) as unknown, srcVersion: expect.any(String) as unknown, destVersion: expect.any(String) as unknown }],
+    });
+    const fwJson = await runCliToEnd(BIN.verify, ['firmware', firmwareId, '--lab', labFile, '--json']);
+    expect(fwJson.code, fwJson.stderr).toBe(0);
+    expect(JSON.parse(fwJson.stdout)).toEqual({
+      schema: 'ota-verify/firmware@1', firmwareId, name: expect.any(String) as unknown, productKey: lab.connection.productKey, module: 'default',
+      destVersion: expect.any(String) as unknown, srcVersion: null, delta: false, status: 1, statusText: 'verified', verifyProgress: 100,
+    });
   });
 
   it('cancel: stops a running job\'s tasks; the verdict is then a failure', async () => {
