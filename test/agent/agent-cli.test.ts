@@ -68,7 +68,7 @@ describe('ota-agent CLI', () => {
 
   it.each([
     ['a misspelt field', { instalCommand: '/bin/true' }, 'unknown field instalCommand (did you mean installCommand?)', /^only these fields: productKey, deviceName, .*installCommand.*, deviceSecretFile$/],
-    ['a misspelt module field', { modules: [{ versionComand: 'echo 1' }] }, 'unknown field versionComand in "modules.0" (did you mean versionCommand?)', /^only these fields: name, version, versionCommand$/],
+    ['a misspelt module field', { modules: [{ versionComand: 'echo 1' }] }, 'unknown field versionComand in "modules.0" (did you mean versionCommand?)', /^only these fields: name, version, versionCommand, healthCommand, healthTimeoutSec, healthWindowSec, healthIntervalSec, rollbackCommand, rollbackTimeoutSec, recoverCommand$/],
     ['a number out of range', { keepaliveSec: 5 }, 'field "keepaliveSec" is too small', /^a number >= 30$/],
     ['a wrong type', { tls: 'yes' }, 'field "tls" has the wrong type', /^a boolean$/],
     ['a value not among the choices', { logLevel: 'loud' }, 'field "logLevel" is not one of the choices', /^one of "trace", "debug", "info", "warn", "error", "silent"$/],

@@ -20,7 +20,7 @@ describe('CLI usage errors', () => {
     ['verify', ['firmware', 'F1', '--poll-min-ms', '200', '--budget', '3'], 'ota-verify: firmware does not take --poll-min-ms (see ota-verify --help)'],
     ['verify', ['cancel', 'J1', '--json', '--cancel-on-interrupt'], 'ota-verify: cancel does not take --json, --cancel-on-interrupt (see ota-verify --help)'],
     ['agent', ['run', '--lab', 'lab.json', '--device', 'bench-01', '--junit', 'x.xml'], 'ota-agent: run does not take --junit (see ota-agent --help)'],
-    ['lab', ['demo', '--fail'], 'ota-lab: --fail needs a value: one of digest, download, install, offline (see ota-lab --help)'],
+    ['lab', ['demo', '--fail'], 'ota-lab: --fail needs a value: one of digest, download, install, offline, health, rollback (see ota-lab --help)'],
     ['lab', ['start', '--throttle', 'fast'], 'ota-lab: --throttle fast is not valid: expected one of platform, off (see ota-lab --help)'],
     ['lab', ['start', '--api-port', '80x'], 'ota-lab: --api-port 80x is not valid: expected a port from 0 to 65535 (0 picks a free one) (see ota-lab --help)'],
     ['lab', ['start', '--mqtt-port', '70000'], 'ota-lab: --mqtt-port 70000 is not valid: expected a port from 0 to 65535 (0 picks a free one) (see ota-lab --help)'],
