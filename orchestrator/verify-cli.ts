@@ -4,6 +4,7 @@ import { runCli, UsageError } from '../shared/cli-support.js';
 import { packageVersion } from '../shared/package-version.js';
 import { usageFailure } from '../shared/usage-message.js';
 import type { SessionArgs } from './commands/session.js';
+import type { WatchLimits } from './commands/watch-verdict.js';
 import { exitCodeOf } from './exit-codes.js';
 import { uploadArgsOf, uploadOptions } from './upload-options.js';
 
@@ -37,7 +38,9 @@ function watching<T>(y: Argv<T>) {
     .option('junit', { type: 'string', describe: 'write a JUnit XML report here' })
     .option('poll-min-ms', { type: 'number', default: WATCH_DEFAULTS.pollMinMs, describe: 'shortest interval between two polls of a job, in ms (while devices move)' })
     .option('poll-max-ms', { type: 'number', default: WATCH_DEFAULTS.pollMaxMs, describe: 'longest interval between two polls, in ms (while nothing changes)' })
-    .option('cancel-on-interrupt', { type: 'boolean', default: false, describe: 'Ctrl-C cancels the job instead of only stopping the watch' });
+    .option('cancel-on-interrupt', { type: 'boolean', default: false, describe: 'Ctrl-C cancels the job instead of only stopping the watch' })
+    .option('start-timeout-minutes', { type: 'number', default: 10, describe: 'a bench with no progress this long after this run first sees its task fails (offline, agent not running) and its task is cancelled; 0: wait forever' })
+    .option('max-wait-minutes', { type: 'number', alias: 'max-wait', describe: 'end this run after this long: unfinished benches fail and their tasks are cancelled' });
 }
 
 const WATCH_DEFAULTS = Object.freeze({ pollMinMs: 1000, pollMaxMs: 10_000 });
@@ -65,9 +68,10 @@ function minutes(flag: string, v: number | undefined, min: number): number | und
   return v;
 }
 
-function boundArgs(a: { 'skip-current': boolean; 'start-timeout-minutes': number; 'max-wait-minutes'?: number }) {
+/** --start-timeout-minutes and --max-wait: verify and watch bound their watch the same way. */
+function boundArgs(a: { 'start-timeout-minutes': number; 'max-wait-minutes'?: number }): WatchLimits {
   const maxWait = minutes('max-wait-minutes', a['max-wait-minutes'], 0.01);
-  return { skipCurrent: a['skip-current'], startTimeoutMinutes: minutes('start-timeout-minutes', a['start-timeout-minutes'], 0) ?? 10, ...(maxWait !== undefined ? { maxWaitMinutes: maxWait } : {}) };
+  return { startTimeoutMinutes: minutes('start-timeout-minutes', a['start-timeout-minutes'], 0) ?? 10, ...(maxWait !== undefined ? { maxWaitMinutes: maxWait } : {}) };
 }
 
 /** The value of `--name V` or `--name=V` in raw argv (yargs may not have got that far). */
@@ -127,8 +131,6 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
         .option('download-protocol', { type: 'string', default: 'HTTPS', describe: 'how devices download: HTTPS or MQTT' })
         .option('wait', { type: 'boolean', default: true, describe: '--no-wait prints the JobId and exits' })
         .option('skip-current', { type: 'boolean', default: false, describe: 'leave out benches already on the destination version (otherwise refused)' })
-        .option('start-timeout-minutes', { type: 'number', default: 10, describe: 'a bench with no progress this long after its task appears fails (offline, agent not running) and its task is cancelled; 0: wait forever' })
-        .option('max-wait-minutes', { type: 'number', alias: 'max-wait', describe: 'end the whole run after this long: unfinished benches fail and their tasks are cancelled' })
         .example('$0 verify --lab lab.json --file build/fw.bin --version 2.1.0 --devices bench-01,bench-02', 'in the lab, from the built file')
         .example('$0 verify --lab lab.json --firmware-id fw000001 --devices bench-01,bench-02', 'in the lab, a registered firmware')
         .example('$0 verify --region cn-shanghai --product-key a1xx --firmware-id XYZ --device tb-1 --device tb-2 --junit verify.xml', 'on the platform, in CI'),
@@ -139,7 +141,7 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
           ...sessionArgs(a), ...(a['product-key'] ? { productKey: a['product-key'] } : {}), ...(a['firmware-id'] ? { firmwareId: a['firmware-id'] } : {}), ...(upload ? { upload } : {}),
           devices: [...a.device, ...(a.devices ? [a.devices] : [])], ...(a['timeout-minutes'] !== undefined ? { timeoutMinutes: a['timeout-minutes'] as unknown as number } : {}),
           tags: a.tag, push: a.push, needConfirm: a['need-confirm'], downloadProtocol: a['download-protocol'], wait: a.wait,
-          ...boundArgs(a),
+          skipCurrent: a['skip-current'], ...boundArgs(a),
         });
       })
       .command('upload <file>', 'upload a firmware file and register it (or find it registered); prints the FirmwareId', (y) => uploadOptions(quietOutput(jsonOutput(target(y), 'ota-verify/upload@1')))
@@ -153,7 +155,7 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
       })
       .command('watch <job-id>', 're-attach to a running or finished job', (y) => watching(target(y)).positional('job-id', { type: 'string', demandOption: true })
         .example('$0 watch 4lEr0cFdqj9vU2pXzQ1o010200 --lab lab.json --junit verify.xml', 'after Ctrl-C or a crash: the same verdict, exit code and reports'),
-      async (a) => { code = await (await jobCmds()).runWatch({ ...sessionArgs(a), jobId: a['job-id'] }); })
+      async (a) => { code = await (await jobCmds()).runWatch({ ...sessionArgs(a), jobId: a['job-id'], ...boundArgs(a) }); })
       .command('status <job-id>', 'print a job and its tasks once', (y) => jsonOutput(target(y), 'ota-verify/status@1').positional('job-id', { type: 'string', demandOption: true })
         .example('$0 status 4lEr0cFdqj9vU2pXzQ1o010200 --region cn-shanghai --json', 'one JSON document, schema ota-verify/status@1'),
       async (a) => { code = await (await jobCmds()).runStatus({ ...sessionArgs(a), jobId: a['job-id'] }); })

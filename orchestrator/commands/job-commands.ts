@@ -5,7 +5,7 @@ import { parseAnswer, type FirmwareInfo, type JobDetail, type TaskRow } from '..
 import { queryFirmware, refused, tasksOfJob } from '../verify-job.js';
 import { reportError, type RunFacts } from './verdict-output.js';
 import { session, type Session, type SessionArgs } from './session.js';
-import { watchToVerdict } from './watch-verdict.js';
+import { watchBoundsOf, watchToVerdict, type WatchLimits } from './watch-verdict.js';
 
 
 /** `status --json` and `firmware --json`: our own camelCase documents (README, ota-verify section),
@@ -25,14 +25,14 @@ function taskDocument(r: TaskRow) {
   return { deviceName: r.DeviceName, taskId: r.TaskId, status: r.TaskStatus, progress: r.Progress, desc: r.TaskDesc, srcVersion: r.SrcVersion, destVersion: r.DestVersion };
 }
 
-export async function runWatch(a: SessionArgs & { jobId: string }): Promise<number> {
+export async function runWatch(a: SessionArgs & WatchLimits & { jobId: string }): Promise<number> {
   const facts: RunFacts = { firmwareId: '', productKey: '', startedMs: Date.now(), warnings: [], devices: [], jobId: a.jobId, firmwareStatus: null };
   try {
     const s = await session(a);
     const job = await jobOf(s, a.jobId);
     facts.firmwareId = job.FirmwareId;
     facts.productKey = job.ProductKey;
-    return await watchToVerdict(s, a.jobId, facts, {}, job.JobStatus);
+    return await watchToVerdict(s, a.jobId, facts, watchBoundsOf(a, facts.startedMs), job.JobStatus);
   } catch (err) {
     await reportError(a, facts, err);
     throw err;

@@ -8,10 +8,10 @@ import { checkVerifyRequest, type VerifyRequest } from '../verify-request.js';
 import { createVerifyJob, isContended } from '../verify-job.js';
 import { reportError, resultOf, writeReports, type RunFacts } from './verdict-output.js';
 import { session, type Session, type SessionArgs } from './session.js';
-import { watchToVerdict } from './watch-verdict.js';
+import { watchBoundsOf, watchToVerdict, type WatchLimits } from './watch-verdict.js';
 import type { UploadArgs } from '../upload-request.js';
 
-export interface VerifyArgs extends SessionArgs {
+export interface VerifyArgs extends SessionArgs, WatchLimits {
   productKey?: string;
   firmwareId?: string;
   devices: string[];
@@ -22,9 +22,6 @@ export interface VerifyArgs extends SessionArgs {
   downloadProtocol: string;
   wait: boolean;
   skipCurrent: boolean;
-  /** 0: no start timeout. */
-  startTimeoutMinutes: number;
-  maxWaitMinutes?: number;
   /** --file: upload and register this file (or find it registered) and verify that firmware. */
   upload?: UploadArgs;
 }
@@ -87,10 +84,7 @@ async function verifyChecked(s: Session, a: VerifyArgs, asked: VerifyRequest, fa
     if (a.junit) await writeReports({ json: false, junit: a.junit }, resultOf(facts, 'created'));
     return 0;
   }
-  return watchToVerdict(s, jobId, facts, {
-    ...(a.startTimeoutMinutes > 0 ? { startTimeoutMs: a.startTimeoutMinutes * 60_000 } : {}),
-    ...(a.maxWaitMinutes !== undefined ? { deadlineMs: facts.startedMs + a.maxWaitMinutes * 60_000 } : {}),
-  });
+  return watchToVerdict(s, jobId, facts, watchBoundsOf(a, facts.startedMs));
 }
 
 function warn(s: Session, facts: RunFacts, warnings: string[]): void {

@@ -14,6 +14,21 @@ export interface WatchBounds {
   deadlineMs?: number;
 }
 
+/** The watch's bounds as the user gives them (--start-timeout-minutes, --max-wait): verify and watch. */
+export interface WatchLimits {
+  /** 0: no start timeout. */
+  startTimeoutMinutes: number;
+  maxWaitMinutes?: number;
+}
+
+/** A run's limits in the watch's terms; --max-wait counts from the run's start. */
+export function watchBoundsOf(l: WatchLimits, startedMs: number): WatchBounds {
+  return {
+    ...(l.startTimeoutMinutes > 0 ? { startTimeoutMs: l.startTimeoutMinutes * 60_000 } : {}),
+    ...(l.maxWaitMinutes !== undefined ? { deadlineMs: startedMs + l.maxWaitMinutes * 60_000 } : {}),
+  };
+}
+
 export async function watchToVerdict(s: Session, jobId: string, facts: RunFacts, bounds: WatchBounds, jobStatus?: string): Promise<number> {
   const abort = new AbortController();
   const onSignal = () => abort.abort();
