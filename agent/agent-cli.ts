@@ -4,6 +4,7 @@ import yargs, { type Argv } from 'yargs';
 import { EXIT_USAGE, runCli, UsageError } from '../shared/cli-support.js';
 import { packageVersion } from '../shared/package-version.js';
 import { usageFailure } from '../shared/usage-message.js';
+import { requireFlagValues } from '../shared/cli-values.js';
 import { isOtaError } from '../shared/errors.js';
 import type { AgentConfigInput } from './agent-config.js';
 
@@ -33,8 +34,8 @@ function benchOptions<T>(y: Argv<T>) {
     .option('config', { type: 'string', describe: 'the bench\'s JSON config file' })
     .option('lab', { type: 'string', describe: 'a lab connection file (ota-lab start) instead of a config' })
     .option('device', { type: 'string', describe: 'with --lab: which lab device to be' })
-    .option('work-dir', { type: 'string', describe: 'where downloads and the upgrade state live' })
-    .option('install-command', { type: 'string', describe: 'shell command that installs the firmware' })
+    .option('work-dir', { type: 'string', describe: 'a directory for the downloads and the upgrade state' })
+    .option('install-command', { type: 'string', describe: 'a shell command that installs the firmware' })
     .option('simulate-install', { type: 'boolean', describe: 'keep the firmware in the work dir and take its version (lab, demo)' })
     .option('simulate-fail', { choices: ['health', 'rollback'] as const, describe: 'with --simulate-install: the self-test fails (health), and the rollback too (rollback)' })
     .option('public-key', { type: 'string', describe: 'PEM key whose detached signature each firmware must carry' })
@@ -76,6 +77,7 @@ export async function runAgentCli(argv: string[]): Promise<void> {
     let code = 0;
     await yargs(argv)
       .scriptName('ota-agent')
+      .middleware(requireFlagValues('ota-agent', argv), true)
       .usage('$0 <command>\n\nThe bench agent: the device under test as far as Alibaba Cloud IoT Platform is concerned.\nThe device secret comes from OTA_DEVICE_SECRET or deviceSecretFile, never from the command line.')
       .command('run', 'run the agent until SIGTERM/SIGINT', (y) => benchOptions(y)
         .example('$0 run --config /etc/ota-agent/bench.json', 'on a real bench (secret in OTA_DEVICE_SECRET)')

@@ -3,7 +3,7 @@ import yargs from 'yargs';
 import { EXIT_USAGE, runCli } from '../shared/cli-support.js';
 import { packageVersion } from '../shared/package-version.js';
 import { usageFailure } from '../shared/usage-message.js';
-import { portNumber, signMethod, wholeNumber } from '../shared/cli-values.js';
+import { portNumber, requireFlagValues, signMethod, wholeNumber } from '../shared/cli-values.js';
 import { isOtaError } from '../shared/errors.js';
 import { LAB_DEFAULTS } from './lab-options.js';
 
@@ -22,14 +22,15 @@ export async function runLabCli(argv: string[]): Promise<void> {
     let code = 0;
     await yargs(argv)
       .scriptName('ota-lab')
+      .middleware(requireFlagValues('ota-lab', argv), true)
       .usage('$0 <command>\n\nAn offline stand-in for Alibaba Cloud IoT Platform\'s OTA service: signed OpenAPI, MQTT broker with device auth, OTA job engine, firmware server with fault injection.\n`ota-lab --version` prints the version.')
       .command('start', 'run the lab until Ctrl-C and write its connection file', (y) => y
-        .option('devices', { type: 'string', coerce: wholeNumber('devices', 0, 100_000), default: LAB_DEFAULTS.deviceCount, describe: 'test devices to create (bench-01, bench-02, …)' })
+        .option('devices', { type: 'string', coerce: wholeNumber('devices', 0, 100_000), default: LAB_DEFAULTS.deviceCount, describe: 'how many test devices to create (bench-01, bench-02, …), 0-100000' })
         .option('product-key', { type: 'string', default: LAB_DEFAULTS.productKey, describe: 'ProductKey of the lab\'s one product' })
-        .option('state-dir', { type: 'string', describe: 'keep products, devices, firmware, jobs and tasks here across restarts' })
-        .option('broker', { type: 'string', describe: 'use an external MQTT broker (e.g. mosquitto) instead of the embedded one' })
+        .option('state-dir', { type: 'string', describe: 'a directory that keeps products, devices, firmware, jobs and tasks across restarts' })
+        .option('broker', { type: 'string', describe: 'an mqtt:// URL: use that external MQTT broker (e.g. mosquitto) instead of the embedded one' })
         .option('tls', { type: 'boolean', default: false, describe: 'MQTT over TLS and firmware over HTTPS, with a generated CA' })
-        .option('connection-file', { type: 'string', default: 'lab.json', describe: 'where to write the connection file' })
+        .option('connection-file', { type: 'string', default: 'lab.json', describe: 'the connection file to write' })
         .option('throttle', { choices: ['platform', 'off'], default: 'platform', describe: 'per-API QPS limits as on the platform, or none' })
         .option('api-port', { type: 'string', coerce: portNumber('api-port'), default: 0, describe: 'OpenAPI port on 127.0.0.1 (0: any free port)' })
         .option('mqtt-port', { type: 'string', coerce: portNumber('mqtt-port'), default: 0, describe: 'MQTT port on 127.0.0.1 (0: any free port)' })
@@ -53,9 +54,9 @@ export async function runLabCli(argv: string[]): Promise<void> {
         .positional('file', { type: 'string', demandOption: true })
         .option('version', { type: 'string', demandOption: true, describe: 'the destination version the firmware installs' })
         .option('sign-method', { coerce: signMethod('sign-method'), default: 'SHA256', describe: 'the digest registered with the firmware: MD5 or SHA256 (any case)' })
-        .option('module', { type: 'string', describe: 'module name (default module when left out)' })
+        .option('module', { type: 'string', describe: 'the module name (default module when left out)' })
         .option('name', { type: 'string', describe: 'firmware name (unique, 1-40 characters)' })
-        .option('src-version', { type: 'string', describe: 'makes it a delta package from this version' })
+        .option('src-version', { type: 'string', describe: 'a version: makes it a delta package from that version' })
         .option('verify', { type: 'boolean', default: true, describe: 'needs a verify job before batch upgrades (--no-verify: not)' })
         .option('lab', { type: 'string', default: 'lab.json', describe: 'the connection file of the running lab' })
         .option('json', { type: 'boolean', default: false, describe: 'print the FirmwareId, version, size and sign method as JSON' })
@@ -76,14 +77,14 @@ export async function runLabCli(argv: string[]): Promise<void> {
       () => undefined)
       .command('fault <firmware-id>', 'inject faults into the download of one firmware', (y) => y
         .positional('firmware-id', { type: 'string', demandOption: true })
-        .option('close-after-bytes', { type: 'string', coerce: wholeNumber('close-after-bytes', 0, Number.MAX_SAFE_INTEGER, 'a number of bytes, 0 or more'), describe: 'cut the connection after N bytes' })
-        .option('close-times', { type: 'string', coerce: wholeNumber('close-times', 1, 1_000_000), describe: '… only the first K times' })
-        .option('bytes-per-sec', { type: 'string', coerce: wholeNumber('bytes-per-sec', 1, Number.MAX_SAFE_INTEGER, 'a whole number of bytes per second, 1 or more'), describe: 'limit bandwidth' })
-        .option('flip-byte-at', { type: 'string', coerce: wholeNumber('flip-byte-at', 0, Number.MAX_SAFE_INTEGER, 'a byte offset, 0 or more'), describe: 'corrupt the byte at this offset' })
-        .option('flip-times', { type: 'string', coerce: wholeNumber('flip-times', 1, 1_000_000), describe: '… only the first K times' })
-        .option('error-status', { type: 'string', coerce: wholeNumber('error-status', 400, 599, 'an HTTP error status from 400 to 599'), describe: 'answer this HTTP status (404, 500, …)' })
-        .option('error-times', { type: 'string', coerce: wholeNumber('error-times', 1, 1_000_000), describe: '… only the first K times' })
-        .option('extra-bytes', { type: 'string', coerce: wholeNumber('extra-bytes', 1, 1024 ** 3, 'a number of bytes from 1 to 1 GiB'), describe: 'send more bytes than the firmware has' })
+        .option('close-after-bytes', { type: 'string', coerce: wholeNumber('close-after-bytes', 0, Number.MAX_SAFE_INTEGER, 'a number of bytes, 0 or more'), describe: 'a byte count: cut the connection after that many bytes' })
+        .option('close-times', { type: 'string', coerce: wholeNumber('close-times', 1, 1_000_000), describe: 'a count K: … only the first K times' })
+        .option('bytes-per-sec', { type: 'string', coerce: wholeNumber('bytes-per-sec', 1, Number.MAX_SAFE_INTEGER, 'a whole number of bytes per second, 1 or more'), describe: 'bytes per second: limit the bandwidth to that' })
+        .option('flip-byte-at', { type: 'string', coerce: wholeNumber('flip-byte-at', 0, Number.MAX_SAFE_INTEGER, 'a byte offset, 0 or more'), describe: 'a byte offset: corrupt the byte there' })
+        .option('flip-times', { type: 'string', coerce: wholeNumber('flip-times', 1, 1_000_000), describe: 'a count K: … only the first K times' })
+        .option('error-status', { type: 'string', coerce: wholeNumber('error-status', 400, 599, 'an HTTP error status from 400 to 599'), describe: 'an HTTP status to answer (404, 500, …)' })
+        .option('error-times', { type: 'string', coerce: wholeNumber('error-times', 1, 1_000_000), describe: 'a count K: … only the first K times' })
+        .option('extra-bytes', { type: 'string', coerce: wholeNumber('extra-bytes', 1, 1024 ** 3, 'a number of bytes from 1 to 1 GiB'), describe: 'a byte count: send that many bytes more than the firmware has' })
         .option('clear', { type: 'boolean', default: false, describe: 'remove every fault of this firmware' })
         .option('lab', { type: 'string', default: 'lab.json', describe: 'the connection file of the running lab' })
         .example('$0 fault fw000004 --close-after-bytes 1000000 --close-times 1', 'drop the first download at 1 MB'),
@@ -92,7 +93,7 @@ export async function runLabCli(argv: string[]): Promise<void> {
         code = await runFault({ firmwareId: a['firmware-id'], lab: a.lab, clear: a.clear, closeAfterBytes: a['close-after-bytes'], closeTimes: a['close-times'], bytesPerSec: a['bytes-per-sec'], flipByteAt: a['flip-byte-at'], flipTimes: a['flip-times'], errorStatus: a['error-status'], errorTimes: a['error-times'], extraBytes: a['extra-bytes'] });
       })
       .command('demo', 'the whole system in one command: lab, N bench agents, ota-verify with its live view', (y) => y
-        .option('devices', { type: 'string', coerce: wholeNumber('devices', 1, 10), default: 5, describe: 'benches, 1-10' })
+        .option('devices', { type: 'string', coerce: wholeNumber('devices', 1, 10), default: 5, describe: 'how many benches, 1-10' })
         .option('size', { type: 'string', default: '8MiB', describe: 'firmware size, e.g. 512KiB, 8MiB' })
         .option('fail', { choices: ['digest', 'download', 'install', 'offline', 'health', 'rollback'] as const, describe: 'make one bench fail this way' })
         .option('keep', { type: 'boolean', default: false, describe: 'keep the demo\'s temp folder (lab state, agent logs, JUnit report) instead of removing it on exit' })

@@ -3,6 +3,7 @@ import yargs, { type Argv } from 'yargs';
 import { runCli, UsageError } from '../shared/cli-support.js';
 import { packageVersion } from '../shared/package-version.js';
 import { usageFailure } from '../shared/usage-message.js';
+import { requireFlagValues } from '../shared/cli-values.js';
 import type { SessionArgs } from './commands/session.js';
 import type { WatchLimits } from './commands/watch-verdict.js';
 import { exitCodeOf } from './exit-codes.js';
@@ -35,12 +36,12 @@ function quietOutput<T>(y: Argv<T>) {
 /** Watching a job to its verdict: verify and watch. */
 function watching<T>(y: Argv<T>) {
   return quietOutput(jsonOutput(y, 'ota-verify/result@2'))
-    .option('junit', { type: 'string', describe: 'write a JUnit XML report here' })
+    .option('junit', { type: 'string', describe: 'a file to write a JUnit XML report to' })
     .option('poll-min-ms', { type: 'number', default: WATCH_DEFAULTS.pollMinMs, describe: 'shortest interval between two polls of a job, in ms (while devices move)' })
     .option('poll-max-ms', { type: 'number', default: WATCH_DEFAULTS.pollMaxMs, describe: 'longest interval between two polls, in ms (while nothing changes)' })
     .option('cancel-on-interrupt', { type: 'boolean', default: false, describe: 'Ctrl-C cancels the job instead of only stopping the watch' })
-    .option('start-timeout-minutes', { type: 'number', default: 10, describe: 'a bench with no progress this long after this run first sees its task fails (offline, agent not running) and its task is cancelled; 0: wait forever' })
-    .option('max-wait-minutes', { type: 'number', alias: 'max-wait', describe: 'end this run after this long: unfinished benches fail and their tasks are cancelled' });
+    .option('start-timeout-minutes', { type: 'number', default: 10, describe: 'a number of minutes (fractions allowed): a bench with no progress this long after this run first sees its task fails (offline, agent not running) and its task is cancelled; 0 waits forever' })
+    .option('max-wait-minutes', { type: 'number', alias: 'max-wait', describe: 'a number of minutes (fractions allowed) after which this run ends; unfinished benches fail and their tasks are cancelled' });
 }
 
 const WATCH_DEFAULTS = Object.freeze({ pollMinMs: 1000, pollMaxMs: 10_000 });
@@ -116,6 +117,7 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
     // yargs may throw a usage error synchronously or reject with it: both reach the catch below.
     await Promise.resolve().then(() => yargs(argv)
       .scriptName('ota-verify')
+      .middleware(requireFlagValues('ota-verify', argv), true)
       .usage('$0 <command>\n\nProve a firmware on test benches with a verification job (CreateOTAVerifyJob) and give CI a verdict.\nExit codes: 0 verified (or needs no verification), 1 verification failed, 2 bad usage or refused,\n3 platform, auth or network failure, 4 stopped watching before the end.')
       .command('verify', 'check, create the verify job, watch it to the verdict', (y) => uploadOptions(watching(target(y)))
         .option('product-key', { type: 'string', describe: 'ProductKey the firmware belongs to (--lab: from lab.json)' })

@@ -24,3 +24,62 @@ export function signMethod(flag: string): (v: unknown) => 'MD5' | 'SHA256' {
     throw new UsageError(`--${flag} ${String(v)} is not valid: expected MD5 or SHA256 (any case)`);
   };
 }
+
+/** The parts of yargs' option table read here (yargs keeps it on the instance; its types omit it). */
+interface OptionTable {
+  key: Record<string, unknown>;
+  boolean: string[];
+  count: string[];
+  alias: Record<string, string[]>;
+  choices: Record<string, unknown[]>;
+  number: string[];
+}
+interface YargsView {
+  getOptions(): OptionTable;
+  getInternalMethods?(): { getUsageInstance(): { getDescriptions(): Record<string, string | undefined> } };
+}
+
+const camel = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** What a value flag takes, in the words its --help uses. */
+function expectedOf(key: string, o: OptionTable, y: YargsView): string {
+  const choices = o.choices[key];
+  if (choices && choices.length > 0) return `one of ${choices.join(', ')}`;
+  const described = y.getInternalMethods?.().getUsageInstance().getDescriptions()[key];
+  if (typeof described === 'string' && described && !described.startsWith('__yargsString__')) return described;
+  return o.number.includes(key) ? 'a number' : 'a value';
+}
+
+/** yargs gives a flag typed without its value its default (or '' / undefined), so `--api-port` alone
+ *  silently meant "any port". This reads the raw argv against the running command's option table
+ *  (so it covers every flag of every command of a CLI, present and future) and refuses a value flag
+ *  with nothing after it, an empty `--flag=`, or a flag followed by another flag. Register it with
+ *  `.middleware(requireFlagValues(prog, argv), true)`: it runs before the flags' own checks (coerce). */
+export function requireFlagValues(prog: string, argv: readonly string[]): (args: unknown, y?: unknown) => void {
+  return (_args, y) => {
+    const view = y as YargsView;
+    const o = view.getOptions();
+    const takesValue = new Map<string, string>();
+    // Aliases first name their option's own key, whose --help line says what it takes.
+    for (const key of [...Object.keys(o.alias), ...Object.keys(o.key)]) {
+      if (o.boolean.includes(key) || o.count.includes(key) || takesValue.has(key)) continue;
+      for (const name of [key, ...(o.alias[key] ?? [])]) {
+        takesValue.set(name, key);
+        takesValue.set(camel(name), key);
+      }
+    }
+    for (let i = 0; i < argv.length; i++) {
+      const token = argv[i] as string;
+      if (token === '--') return;
+      if (!token.startsWith('--')) continue;
+      const eq = token.indexOf('=');
+      const name = token.slice(2, eq < 0 ? undefined : eq);
+      const key = takesValue.get(name);
+      if (key === undefined) continue;
+      // As yargs reads it: the next word is the value unless it is a flag (a negative number is a value).
+      const next = eq < 0 ? argv[i + 1] : token.slice(eq + 1);
+      const missing = next === undefined || next === '' || (eq < 0 && next.startsWith('-') && !/^-\.?\d/.test(next));
+      if (missing) throw new UsageError(`--${name} needs a value: ${expectedOf(key, o, view)} (see ${prog} --help)`);
+    }
+  };
+}
