@@ -15,7 +15,7 @@ import { OtaError, errorMessage } from '../../shared/errors.js';
 import { writeLabConnection } from '../../shared/lab-connection.js';
 import { connectAppSubscriber, type AppSubscriber } from '../../shared/app-subscriber.js';
 import type { AppMessage } from '../../shared/app-subscription.js';
-import { createOpenApiCall } from '../../shared/openapi-client.js';
+import { labApiCall } from './lab-api.js';
 import { LIMITS } from '../../shared/platform-rules.js';
 import { startLab, type Lab } from '../start-lab.js';
 import { rollbackSettled, showBenchAfterRollback } from './demo-rollback.js';
@@ -136,7 +136,7 @@ export async function runDemo(a: DemoArgs): Promise<number> {
     const code = await new Promise<number>((resolve) => verify.on('close', (c) => resolve(c ?? 4)));
     if (settled) {
       await settled;
-      const call = createOpenApiCall({ endpoint: lab.connection.apiEndpoint, regionId: lab.connection.regionId, credentials: lab.connection });
+      const call = labApiCall(lab.connection);
       await showBenchAfterRollback({ call, productKey: lab.connection.productKey, bench: victim, agentCli: AGENT_CLI, say, statusArgs: ['status', '--lab', labFile, '--device', victim, '--work-dir', join(dir, victim)] });
     }
     say(`\nota-verify exited ${code}: ${({ 0: 'firmware verified', 1: 'verification failed', 4: 'stopped before the end' } as Record<number, string>)[code] ?? 'error'}`);

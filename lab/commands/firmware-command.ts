@@ -8,10 +8,10 @@ import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { OtaError, errorMessage } from '../../shared/errors.js';
 import { readLabConnection } from '../../shared/lab-connection.js';
-import { createOpenApiCall } from '../../shared/openapi-client.js';
 import { firmwareStatusWord, LIMITS } from '../../shared/platform-rules.js';
 import { issueError } from '../../shared/zod-issue.js';
 import { z } from 'zod';
+import { labApiCall } from './lab-api.js';
 
 export interface FirmwareAddArgs {
   file: string;
@@ -52,7 +52,7 @@ export async function runFirmwareAdd(a: FirmwareAddArgs): Promise<number> {
   } catch (cause) {
     throw new OtaError('TRANSPORT_ERROR', `upload to the lab's file server failed: ${errorMessage(cause)}`, { cause });
   }
-  const call = createOpenApiCall({ endpoint: conn.apiEndpoint, regionId: conn.regionId, credentials: conn });
+  const call = labApiCall(conn);
   const res = await call('CreateOTAFirmware', {
     ProductKey: conn.productKey, FirmwareName: a.name ?? `${objectName.slice(0, 24)}-${a.version}`.slice(0, 40), DestVersion: a.version,
     FirmwareUrl: uploaded.url, FirmwareSign: digest.digest('hex'), SignMethod: a.signMethod, FirmwareSize: uploaded.size,
@@ -83,11 +83,11 @@ const LIST_PAGES_MAX = 100;
  *  a script on the platform would read it. */
 export async function runFirmwareList(a: FirmwareListArgs): Promise<number> {
   const conn = await readLabConnection(a.lab);
-  const call = createOpenApiCall({ endpoint: conn.apiEndpoint, regionId: conn.regionId, credentials: conn });
+  const call = labApiCall(conn);
   const rows: z.output<typeof listRowSchema>[] = [];
   for (let pageNo = 1; pageNo <= LIST_PAGES_MAX; pageNo += 1) {
     const res = await call('ListOTAFirmware', {
-      ProductKey: conn.productKey, CurrentPage: pageNo, PageSize: LIMITS.pageSizeMax, ...(conn.iotInstanceId ? { IotInstanceId: conn.iotInstanceId } : {}),
+      ProductKey: conn.productKey, CurrentPage: pageNo, PageSize: LIMITS.pageSizeMax,
     });
     const parsed = listAnswerSchema.safeParse(res);
     if (!parsed.success) throw issueError('BAD_ANSWER', parsed.error, { what: 'the lab\'s ListOTAFirmware answer' });

@@ -2,11 +2,11 @@
 // ListOTAUnfinishedTaskByDevice filter form. The built CLI in a real process, called with pop-core.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import RPCClient from '@alicloud/pop-core';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readLabConnection, type LabConnection } from '../../shared/lab-connection.js';
-import { BIN, spawnCli, type Spawned } from '../helpers/processes.js';
+import { BIN, runCliToEnd, spawnCli, type Spawned } from '../helpers/processes.js';
 import { codeOf } from '../helpers/lab-fixtures.js';
 
 let dir: string;
@@ -40,5 +40,21 @@ describe('ota-lab start --instance-id --unfinished-filter', () => {
     const ok = await call({ IotInstanceId: 'iot-06z00cli0001', 'TaskStatusList.1': 'QUEUED' }) as { Success: boolean };
     expect(ok.Success).toBe(true);
     expect(await codeOf(call({ IotInstanceId: 'iot-06z00cli0001', TaskStatus: 'QUEUED' }))).toBe('InvalidParameter');
+  });
+});
+
+describe('ota-lab\'s own commands on an --instance-id lab', () => {
+  it('firmware add and firmware list send the lab\'s IotInstanceId (it refused them), and ota-verify reads the firmware', async () => {
+    await writeFile(join(dir, 'fw.bin'), Buffer.alloc(4096, 3));
+    const add = await runCliToEnd(BIN.lab, ['firmware', 'add', 'fw.bin', '--version', '2.0.0'], { cwd: dir });
+    expect(add.code, add.stderr).toBe(0);
+    const id = add.stdout.trim();
+    expect(id).toMatch(/^fw\w+$/);
+    const list = await runCliToEnd(BIN.lab, ['firmware', 'list', '--json'], { cwd: dir });
+    expect(list.code, list.stderr).toBe(0);
+    expect((JSON.parse(list.stdout) as { firmware: { firmwareId: string }[] }).firmware.map((f) => f.firmwareId)).toEqual([id]);
+    const shown = await runCliToEnd(BIN.verify, ['firmware', id, '--lab', 'lab.json', '--json'], { cwd: dir });
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ firmwareId: id, destVersion: '2.0.0', status: 0 });
   });
 });
