@@ -5,6 +5,7 @@ import { resolve, dirname } from 'node:path';
 import { z } from 'zod';
 import { DEVICE_SIGN_METHODS } from '../shared/device-credentials.js';
 import { OtaError, errorMessage } from '../shared/errors.js';
+import { readUserFile } from '../shared/user-file.js';
 import { readLabConnection } from '../shared/lab-connection.js';
 import { DEFAULT_MODULE, DEVICE_NAME_RULE, INSTANCE_ID_RULE, LIMITS, MODULE_NAME_RULE, PRODUCT_KEY_RULE, VERSION_RULE } from '../shared/platform-rules.js';
 import { issueError } from '../shared/zod-issue.js';
@@ -125,6 +126,9 @@ export interface ConfigSources {
   env?: NodeJS.ProcessEnv;
 }
 
+/** Every field of a config fits in a few KiB; a larger file is not a config (and is not read whole). */
+const CONFIG_FILE_MAX_BYTES = 1024 * 1024;
+
 /** Resolve the configuration once: file (or lab connection), then flags, then the secret. */
 export async function loadAgentConfig(s: ConfigSources): Promise<AgentConfig> {
   const env = s.env ?? process.env;
@@ -132,12 +136,7 @@ export async function loadAgentConfig(s: ConfigSources): Promise<AgentConfig> {
   let source = 'flags';
   if (s.configFile) {
     source = s.configFile;
-    let text: string;
-    try {
-      text = await readFile(s.configFile, 'utf8');
-    } catch (cause) {
-      throw new OtaError('INVALID_CONFIG', `cannot read config file ${s.configFile}: ${errorMessage(cause)}`, { cause, expected: 'a readable JSON file' });
-    }
+    const text = await readUserFile(s.configFile, { what: 'config file', code: 'INVALID_CONFIG', expected: 'a readable JSON file', maxBytes: CONFIG_FILE_MAX_BYTES });
     try {
       base = JSON.parse(text) as Record<string, unknown>;
     } catch (cause) {

@@ -1,9 +1,9 @@
 // The local checks of `--file` / `ota-verify upload`, before any API call (exit 2 on failure): a
 // readable regular file of 1 byte to 1,000 MB, a valid version, module and firmware name, and for a
 // delta package a source version.
-import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
-import { OtaError, errorMessage, quote } from '../shared/errors.js';
+import { OtaError, quote } from '../shared/errors.js';
+import { checkUserFile } from '../shared/user-file.js';
 import { DEFAULT_MODULE, LIMITS, MODULE_NAME_RULE, PRODUCT_KEY_RULE, VERSION_RULE } from '../shared/platform-rules.js';
 
 /** What the user gave: the flags of `verify --file` and of `upload`. */
@@ -63,18 +63,9 @@ export async function checkUploadRequest(a: UploadArgs & { productKey?: string; 
   if (firmwareName.length < 1 || firmwareName.length > LIMITS.firmwareNameMaxChars) {
     throw usage(`firmware name ${quote(firmwareName)} has ${firmwareName.length} characters`, `1 to ${LIMITS.firmwareNameMaxChars} characters (--firmware-name)`);
   }
-  let size: number;
-  try {
-    const s = await stat(a.file);
-    if (!s.isFile()) throw usage(`${a.file} is not a regular file`, 'the path of the firmware file to upload');
-    size = s.size;
-  } catch (err) {
-    if (err instanceof OtaError) throw err;
-    throw new OtaError('USAGE', `cannot read the firmware file ${a.file}: ${errorMessage(err)}`, { expected: 'a readable firmware file', cause: err });
-  }
   // GenerateOTAUploadURL's policy: content-length-range 0 to 1,000 MB; CreateOTAFirmware: size at least 1.
+  const size = await checkUserFile(a.file, { what: 'firmware file', code: 'USAGE', expected: 'a readable firmware file of 1 byte to 1,000 MB', maxBytes: Number.MAX_SAFE_INTEGER });
   if (size > LIMITS.firmwareSizeMaxBytes) throw usage(`${a.file} is ${mib(size)}; the platform takes firmware files up to 1,000 MB (${LIMITS.firmwareSizeMaxBytes} bytes)`, 'a firmware file of at most 1,000 MB');
-  if (size === 0) throw usage(`${a.file} is empty`, 'a firmware file of at least 1 byte');
   const suffix = extname(fileName).slice(1);
   return {
     file: a.file, fileName, sizeBytes: size, ...(/^[A-Za-z0-9]{1,10}$/.test(suffix) ? { fileSuffix: suffix } : {}),

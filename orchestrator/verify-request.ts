@@ -1,6 +1,6 @@
 // The local checks of a verify request, before any API call (exit 2 on failure): 1-10 unique valid
 // device names, a timeout of 1-1440 minutes, at most 10 well-formed tags.
-import { OtaError } from '../shared/errors.js';
+import { OtaError, quote } from '../shared/errors.js';
 import { DEVICE_NAME_RULE, LIMITS, TAG_KEY_RULE } from '../shared/platform-rules.js';
 
 export interface VerifyRequest {
@@ -29,7 +29,7 @@ export function checkVerifyRequest(raw: { productKey?: string; firmwareId?: stri
   const dup = devices.find((d, i) => devices.indexOf(d) !== i);
   if (dup) throw usage(`device ${JSON.stringify(dup)} is named twice`, 'each device once');
   const bad = devices.find((d) => !DEVICE_NAME_RULE.pattern.test(d));
-  if (bad !== undefined) throw usage(`device name ${JSON.stringify(bad)} is not valid`, DEVICE_NAME_RULE.describe);
+  if (bad !== undefined) throw usage(`device name ${quote(bad)} is not valid`, DEVICE_NAME_RULE.describe);
   let timeoutMinutes: number | undefined;
   if (raw.timeoutMinutes !== undefined) {
     const t = Number(raw.timeoutMinutes);
@@ -42,7 +42,7 @@ export function checkVerifyRequest(raw: { productKey?: string; firmwareId?: stri
     const eq = t.indexOf('=');
     const Key = eq > 0 ? t.slice(0, eq) : '';
     const Value = eq > 0 ? t.slice(eq + 1) : '';
-    if (!TAG_KEY_RULE.pattern.test(Key) || Value.length < 1 || Value.length > 1024) throw usage(`tag ${JSON.stringify(t)} is not valid`, `KEY=VALUE, KEY ${TAG_KEY_RULE.describe}, VALUE 1-1024 characters`);
+    if (!TAG_KEY_RULE.pattern.test(Key) || Value.length < 1 || Value.length > 1024 || Value.includes('\uFFFD')) throw usage(`tag ${quote(t)} is not valid`, `KEY=VALUE, KEY ${TAG_KEY_RULE.describe}, VALUE 1-1024 characters`);
     return { Key, Value };
   });
   if (new Set(tags.map((t) => t.Key)).size !== tags.length) throw usage('a tag key is given twice', 'unique tag keys');

@@ -46,5 +46,7 @@ export function quote(value: unknown, maxChars = 80): string {
     text = String(value);
   }
   const cut = text.length > maxChars ? `${text.slice(0, maxChars)}…` : text;
-  return JSON.stringify(cut);
+  // Bytes that are not UTF-8 (a mistyped argument, a binary file) reach us as U+FFFD: say so, since
+  // the quoted value alone shows only "��".
+  return cut.includes('\uFFFD') ? `${JSON.stringify(cut)} (not valid UTF-8 text)` : JSON.stringify(cut);
 }

@@ -1,9 +1,9 @@
 // `lab.json`: what `ota-lab start` writes and `--lab lab.json` reads in the agent and the
 // orchestrator. It holds secrets, so it is written 0600 and atomically.
 import { z } from 'zod';
-import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from './atomic-file.js';
-import { OtaError, errorMessage } from './errors.js';
+import { OtaError } from './errors.js';
+import { readUserFile } from './user-file.js';
 import { issueError } from './zod-issue.js';
 
 export const labConnectionSchema = z.object({
@@ -33,15 +33,11 @@ export async function writeLabConnection(file: string, conn: LabConnection): Pro
   await writeFileAtomic(file, `${JSON.stringify(conn, null, 2)}\n`, 0o600);
 }
 
+/** A lab of 100,000 devices writes about 10 MiB; anything much larger is not a lab's file. */
+const LAB_FILE_MAX_BYTES = 32 * 1024 * 1024;
+
 export async function readLabConnection(file: string): Promise<LabConnection> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (cause) {
-    throw new OtaError('LAB_FILE_UNREADABLE', `cannot read the lab connection file ${file}: ${errorMessage(cause)}`, {
-      expected: 'the lab.json written by `ota-lab start`', cause,
-    });
-  }
+  const text = await readUserFile(file, { what: 'lab connection file', code: 'LAB_FILE_UNREADABLE', expected: 'the lab.json written by `ota-lab start`', maxBytes: LAB_FILE_MAX_BYTES });
   let json: unknown;
   try {
     json = JSON.parse(text);

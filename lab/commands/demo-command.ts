@@ -136,7 +136,7 @@ export async function runDemo(a: DemoArgs): Promise<number> {
     const code = await new Promise<number>((resolve) => verify.on('close', (c) => resolve(c ?? 4)));
     if (settled) {
       await settled;
-      const call = labApiCall(lab.connection);
+      const call = labApiCall(lab.connection, labFile);
       await showBenchAfterRollback({ call, productKey: lab.connection.productKey, bench: victim, agentCli: AGENT_CLI, say, statusArgs: ['status', '--lab', labFile, '--device', victim, '--work-dir', join(dir, victim)] });
     }
     say(`\nota-verify exited ${code}: ${({ 0: 'firmware verified', 1: 'verification failed', 4: 'stopped before the end' } as Record<number, string>)[code] ?? 'error'}`);

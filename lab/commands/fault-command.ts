@@ -2,6 +2,7 @@
 import { OtaError } from '../../shared/errors.js';
 import { readLabConnection } from '../../shared/lab-connection.js';
 import type { FaultPlan } from '../faults.js';
+import { labFetch } from './lab-api.js';
 
 export interface FaultArgs {
   firmwareId: string;
@@ -26,7 +27,7 @@ export async function runFault(a: FaultArgs): Promise<number> {
   if (!a.clear && Object.keys(plan).length === 0) {
     throw new OtaError('USAGE', 'say which fault to inject, or --clear', { expected: 'one of --close-after-bytes, --bytes-per-sec, --flip-byte-at, --error-status, --extra-bytes' });
   }
-  const res = await fetch(`${conn.fileServer}/admin/faults/${encodeURIComponent(a.firmwareId)}`, {
+  const res = await labFetch(a.lab, conn, `${conn.fileServer}/admin/faults/${encodeURIComponent(a.firmwareId)}`, {
     method: a.clear ? 'DELETE' : 'PUT', headers: { authorization: `Bearer ${conn.adminToken}` }, ...(a.clear ? {} : { body: JSON.stringify(plan) }),
   });
   const body = (await res.json()) as { error?: string };

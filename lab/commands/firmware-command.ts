@@ -2,16 +2,16 @@
 // register it with CreateOTAFirmware through the OpenAPI, as a release pipeline would; and
 // `ota-lab firmware list`.
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
-import { OtaError, errorMessage } from '../../shared/errors.js';
+import { OtaError, errorMessage, isOtaError } from '../../shared/errors.js';
 import { readLabConnection } from '../../shared/lab-connection.js';
 import { firmwareStatusWord, LIMITS } from '../../shared/platform-rules.js';
 import { issueError } from '../../shared/zod-issue.js';
+import { checkUserFile } from '../../shared/user-file.js';
 import { z } from 'zod';
-import { labApiCall } from './lab-api.js';
+import { labApiCall, labFetch } from './lab-api.js';
 
 export interface FirmwareAddArgs {
   file: string;
@@ -27,22 +27,14 @@ export interface FirmwareAddArgs {
 
 export async function runFirmwareAdd(a: FirmwareAddArgs): Promise<number> {
   const conn = await readLabConnection(a.lab);
-  let size: number;
-  try {
-    const s = await stat(a.file);
-    if (!s.isFile()) throw new Error('not a regular file');
-    size = s.size;
-  } catch (cause) {
-    throw new OtaError('BAD_FIRMWARE_FILE', `cannot read firmware file ${a.file}: ${errorMessage(cause)}`, { expected: 'a readable, non-empty file', cause });
-  }
-  if (size === 0) throw new OtaError('BAD_FIRMWARE_FILE', `firmware file ${a.file} is empty`, { expected: 'a non-empty file' });
+  const size = await checkUserFile(a.file, { what: 'firmware file', code: 'BAD_FIRMWARE_FILE', expected: 'a readable, non-empty file of at most 1,000 MB (the platform\'s upload limit)', maxBytes: LIMITS.firmwareSizeMaxBytes });
   const objectName = basename(a.file).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 128) || 'firmware.bin';
   const digest = createHash(a.signMethod === 'MD5' ? 'md5' : 'sha256');
   const source = createReadStream(a.file);
   source.on('data', (c: string | Buffer) => digest.update(c));
   let uploaded: { url: string; size: number };
   try {
-    const res = await fetch(`${conn.fileServer}/admin/objects/${encodeURIComponent(objectName)}`, {
+    const res = await labFetch(a.lab, conn, `${conn.fileServer}/admin/objects/${encodeURIComponent(objectName)}`, {
       method: 'PUT', headers: { authorization: `Bearer ${conn.adminToken}`, 'content-length': String(size) },
       body: Readable.toWeb(source), duplex: 'half',
     });
@@ -50,9 +42,10 @@ export async function runFirmwareAdd(a: FirmwareAddArgs): Promise<number> {
     if (!res.ok || !body.url) throw new Error(body.error ?? `HTTP ${res.status}`);
     uploaded = { url: body.url, size: body.size ?? size };
   } catch (cause) {
+    if (isOtaError(cause)) throw cause;
     throw new OtaError('TRANSPORT_ERROR', `upload to the lab's file server failed: ${errorMessage(cause)}`, { cause });
   }
-  const call = labApiCall(conn);
+  const call = labApiCall(conn, a.lab);
   const res = await call('CreateOTAFirmware', {
     ProductKey: conn.productKey, FirmwareName: a.name ?? `${objectName.slice(0, 24)}-${a.version}`.slice(0, 40), DestVersion: a.version,
     FirmwareUrl: uploaded.url, FirmwareSign: digest.digest('hex'), SignMethod: a.signMethod, FirmwareSize: uploaded.size,
@@ -83,7 +76,7 @@ const LIST_PAGES_MAX = 100;
  *  a script on the platform would read it. */
 export async function runFirmwareList(a: FirmwareListArgs): Promise<number> {
   const conn = await readLabConnection(a.lab);
-  const call = labApiCall(conn);
+  const call = labApiCall(conn, a.lab);
   const rows: z.output<typeof listRowSchema>[] = [];
   for (let pageNo = 1; pageNo <= LIST_PAGES_MAX; pageNo += 1) {
     const res = await call('ListOTAFirmware', {

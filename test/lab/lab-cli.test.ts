@@ -76,7 +76,7 @@ describe('ota-lab CLI', () => {
   it('refuses bad input with exit 2 and a message that says what was expected', async () => {
     const missing = await runCliToEnd(BIN.lab, ['firmware', 'add', 'nope.bin', '--version', '1'], { cwd: dir });
     expect(missing).toMatchObject({ code: 2 });
-    expect(missing.stderr).toMatch(/cannot read firmware file nope\.bin[\s\S]*expected: a readable/);
+    expect(missing.stderr).toMatch(/firmware file nope\.bin does not exist[\s\S]*expected: a readable/);
     await writeFile(join(dir, 'empty.bin'), '');
     expect((await runCliToEnd(BIN.lab, ['firmware', 'add', 'empty.bin', '--version', '1'], { cwd: dir })).stderr).toContain('is empty');
     const badVersion = await runCliToEnd(BIN.lab, ['firmware', 'add', 'fw.bin', '--version', 'v 2'], { cwd: dir });
