@@ -1,10 +1,9 @@
 // The agent's configuration: a JSON file, overridden by flags and environment, validated once. The
 // device secret comes from OTA_DEVICE_SECRET or a file, never from the command line.
-import { readFile } from 'node:fs/promises';
 import { resolve, dirname } from 'node:path';
 import { z } from 'zod';
 import { DEVICE_SIGN_METHODS } from '../shared/device-credentials.js';
-import { OtaError, errorMessage } from '../shared/errors.js';
+import { OtaError, errorMessage, isOtaError } from '../shared/errors.js';
 import { readUserFile } from '../shared/user-file.js';
 import { readLabConnection } from '../shared/lab-connection.js';
 import { DEFAULT_MODULE, DEVICE_NAME_RULE, INSTANCE_ID_RULE, LIMITS, MODULE_NAME_RULE, PRODUCT_KEY_RULE, VERSION_RULE } from '../shared/platform-rules.js';
@@ -129,6 +128,11 @@ export interface ConfigSources {
 /** Every field of a config fits in a few KiB; a larger file is not a config (and is not read whole). */
 const CONFIG_FILE_MAX_BYTES = 1024 * 1024;
 
+const SECRET_FILE_RULES = Object.freeze({
+  what: 'deviceSecretFile', code: 'INVALID_CONFIG', maxBytes: 4096,
+  expected: 'a file holding only the device secret, readable only by the agent (chmod 600); or set OTA_DEVICE_SECRET',
+});
+
 /** Resolve the configuration once: file (or lab connection), then flags, then the secret. */
 export async function loadAgentConfig(s: ConfigSources): Promise<AgentConfig> {
   const env = s.env ?? process.env;
@@ -172,14 +176,17 @@ export async function loadAgentConfig(s: ConfigSources): Promise<AgentConfig> {
   const merged: Record<string, unknown> = { ...base, ...dropUndefined(s.overrides ?? {}) };
   const secretFile = merged.deviceSecretFile;
   delete merged.deviceSecretFile;
-  if (typeof secretFile === 'string' && merged.deviceSecret === undefined) {
+  const fromEnv = env[DEVICE_SECRET_ENV];
+  // OTA_DEVICE_SECRET wins, so the file is not read (nor required to exist) when it is set.
+  if (typeof secretFile === 'string' && merged.deviceSecret === undefined && !fromEnv) {
     try {
-      merged.deviceSecret = (await readFile(secretFile, 'utf8')).trim();
-    } catch (cause) {
-      throw new OtaError('INVALID_CONFIG', `cannot read deviceSecretFile ${secretFile}: ${errorMessage(cause)}`, { cause, details: { field: 'deviceSecretFile' } });
+      merged.deviceSecret = (await readUserFile(secretFile, SECRET_FILE_RULES)).trim();
+    } catch (err) {
+      // The refusal names the file and why, never its content.
+      if (isOtaError(err)) err.details.field = 'deviceSecretFile';
+      throw err;
     }
   }
-  const fromEnv = env[DEVICE_SECRET_ENV];
   if (fromEnv) merged.deviceSecret = fromEnv;
   merged.deviceSecret ??= '';
   return parseAgentConfig(merged, source);

@@ -1,6 +1,6 @@
 // `ota-agent` as a bench runs it: a config file, the secret from the environment, `check`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLab, type Lab } from '../../lab/start-lab.js';
@@ -40,6 +40,26 @@ describe('ota-agent CLI', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('module default reported version 1.4.2');
     expect(r.stdout + r.stderr).not.toContain(secret());
+  });
+
+  it('check with OTA_DEVICE_SECRET set does not read deviceSecretFile (a missing one stopped it with exit 2)', async () => {
+    await writeFile(join(dir, 'bench-env.json'), JSON.stringify(config({ deviceSecretFile: 'no-such-secret' })));
+    const r = await runCliToEnd(BIN.agent, ['check', '--config', join(dir, 'bench-env.json')], { env: { OTA_DEVICE_SECRET: secret() } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('module default reported version 1.4.2');
+  });
+
+  it('check with a deviceSecretFile that is missing or a directory: one line in words, what is expected, exit 2', async () => {
+    await mkdir(join(dir, 'secret-dir'), { recursive: true });
+    for (const [file, why] of [['no-such-secret', 'does not exist'], ['secret-dir', 'is a directory, not a file']] as const) {
+      await writeFile(join(dir, 'bench-file.json'), JSON.stringify(config({ deviceSecretFile: file })));
+      const r = await runCliToEnd(BIN.agent, ['check', '--config', join(dir, 'bench-file.json')], { env: { OTA_DEVICE_SECRET: '' } });
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toEqual([
+        `ota-agent: deviceSecretFile ${join(dir, file)} ${why}`,
+        '  expected: a file holding only the device secret, readable only by the agent (chmod 600); or set OTA_DEVICE_SECRET',
+      ]);
+    }
   });
 
   it('check with a wrong secret: one line naming the refusal, exit 3, no retries, no secret', async () => {
