@@ -7,7 +7,8 @@ import { OtaError } from '../shared/errors.js';
 /** A connection file is a few KB; anything far bigger is not one (and is not read whole). */
 const CONNECTION_FILE_MAX_BYTES = 1024 * 1024;
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid runs (on this machine). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

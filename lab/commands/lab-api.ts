@@ -6,22 +6,14 @@
 import { OtaError, isOtaError } from '../../shared/errors.js';
 import { createOpenApiCall, type ApiCall } from '../../shared/openapi-client.js';
 import type { LabConnection } from '../../shared/lab-connection.js';
+import { isAlive } from '../connection-file.js';
 
 type LabAccess = Pick<LabConnection, 'apiEndpoint' | 'regionId' | 'accessKeyId' | 'accessKeySecret' | 'iotInstanceId' | 'pid'>;
-
-function pidRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Nothing answers at the lab's address: say whether the lab that wrote the file still runs. */
 export function labUnreachable(labFile: string, conn: Pick<LabConnection, 'pid'>, cause: unknown): OtaError {
   const hint = conn.pid === undefined ? 'is ota-lab running?'
-    : pidRuns(conn.pid) ? `the lab that wrote it (pid ${conn.pid}) still runs but does not answer`
+    : isAlive(conn.pid) ? `the lab that wrote it (pid ${conn.pid}) still runs but does not answer`
       : `the lab that wrote it (pid ${conn.pid}) has stopped: start one with ota-lab start`;
   return new OtaError('TRANSPORT_ERROR', `cannot reach the lab of ${labFile}: ${hint}`, { cause });
 }
