@@ -49,7 +49,7 @@ export class FirmwareDigester implements CheckedDigester {
       const s = this.#signature;
       this.#outcome = {
         digest: this.#hash.digest('hex'),
-        signature: !s || !this.#verify ? 'none' : !s.signatureB64 ? 'missing' : this.#verify.verify(...verifyArgs(s)) ? 'ok' : 'bad',
+        signature: !s || !this.#verify ? 'none' : !s.signatureB64 ? 'missing' : verifies(this.#verify, s) ? 'ok' : 'bad',
       };
     }
     return Promise.resolve();
@@ -76,6 +76,15 @@ export function checkOutcome(o: DigestOutcome, expectedDigest: string): void {
   }
   if (o.signature === 'missing') throw new OtaError('VERIFY_FAILED', 'signature missing from the notice\'s extData', { expected: 'a base64 signature' });
   if (o.signature === 'bad') throw new OtaError('VERIFY_FAILED', 'signature does not match the configured public key', { expected: 'a signature by the release key' });
+}
+
+/** A signature OpenSSL cannot even parse is a bad signature (step -3), not an error of the download. */
+function verifies(v: Verify, s: SignatureCheck): boolean {
+  try {
+    return v.verify(...verifyArgs(s));
+  } catch {
+    return false;
+  }
 }
 
 /** Verify.verify's arguments for a configured key and a present signature. */
