@@ -5,17 +5,15 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { readlinkSync, readdirSync, statSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as WorkerThreads from 'node:worker_threads';
 import type { Worker as NodeWorker } from 'node:worker_threads';
-import { startLab, type Lab } from '../../lab/start-lab.js';
+import type { Lab } from '../../lab/start-lab.js';
 import type { Agent } from '../../agent/agent.js';
 import { WORKER_MIN_BYTES } from '../../agent/hash-worker.js';
 import { createVerifyJob, deviceStatus, taskReaches } from '../helpers/lab-fixtures.js';
 import { AGENT_LOG, expectNoSecretsIn, testAgent } from '../helpers/agent-fixtures.js';
-import { addServedFirmware, recordSteps, serveRange, startFirmwareServer, type FirmwareServer } from '../helpers/firmware-server.js';
+import { addServedFirmware, labWithFirmwareServer, recordSteps, serveRange } from '../helpers/firmware-server.js';
 
 // Every worker thread the agent starts, seen from the test (the agent's code is unchanged).
 const workers = vi.hoisted(() => [] as NodeWorker[]);
@@ -37,13 +35,7 @@ afterEach(async () => {
   expectNoSecretsIn(AGENT_LOG);
 });
 
-async function setUp(): Promise<{ lab: Lab; server: FirmwareServer; workDir: string }> {
-  const lab = await startLab({ deviceCount: 1, throttle: 'off' });
-  cleanup.push(() => lab.close());
-  const server = await startFirmwareServer((_req, res) => { res.writeHead(404); res.end(); });
-  cleanup.push(() => server.close());
-  return { lab, server, workDir: await mkdtemp(join(tmpdir(), 'agent-hw-')) };
-}
+const setUp = () => labWithFirmwareServer(cleanup, 'agent-hw-');
 
 async function agentOn(lab: Lab, workDir: string): Promise<Agent> {
   const agent = await testAgent(lab, 'bench-01', { workDir, downloadRetries: 0 });
