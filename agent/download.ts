@@ -11,18 +11,7 @@ import { OtaError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { redactUrlSecrets } from '../shared/redact.js';
 import type { Fetcher } from './fetcher.js';
-import { PartWriter, digestFile, writeFailed } from './part-writer.js';
-
-/** Whatever consumes the bytes besides the file: the digest, and the signature check when configured. */
-export interface Digester {
-  /** Takes bytes that are on disk now, in file order (what it keeps past the call, it copies).
-   *  Resolves once the digester can take more. */
-  update(chunks: readonly Buffer[]): Promise<void>;
-  /** Resolves once every byte given is in the digest. */
-  seal(): Promise<void>;
-  /** Frees what the digester holds (a worker thread): quick, idempotent, never throws. */
-  close(): Promise<void>;
-}
+import { PartWriter, digestFile, writeFailed, type Digester } from './part-writer.js';
 
 /** Bounds shared by every file of one upgrade. */
 export interface DownloadLimits {

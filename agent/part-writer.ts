@@ -6,7 +6,17 @@
 // fills, and the body is not read on while both are taken, so memory stays bounded.
 import { open, type FileHandle } from 'node:fs/promises';
 import { OtaError, errorMessage } from '../shared/errors.js';
-import type { Digester } from './download.js';
+
+/** Whatever consumes the bytes besides the file: the digest, and the signature check when configured. */
+export interface Digester {
+  /** Takes bytes that are on disk now, in file order (what it keeps past the call, it copies).
+   *  Resolves once the digester can take more. */
+  update(chunks: readonly Buffer[]): Promise<void>;
+  /** Resolves once every byte given is in the digest. */
+  seal(): Promise<void>;
+  /** Frees what the digester holds (a worker thread): quick, idempotent, never throws. */
+  close(): Promise<void>;
+}
 
 export const WRITE_BYTES = 1024 * 1024;
 /** writev takes at most IOV_MAX (1024 on Linux) buffers per call. */

@@ -3,7 +3,7 @@
 import { createHash, createVerify, type KeyObject, type Hash, type Verify } from 'node:crypto';
 import { OtaError } from '../shared/errors.js';
 import type { SignMethod } from '../shared/messages.js';
-import type { Digester } from './download.js';
+import type { Digester } from './part-writer.js';
 
 /** What the signature check needs: the configured key and the file's signature from the notice. */
 export interface SignatureCheck {
