@@ -125,7 +125,7 @@ export async function agentPipelineBench(quick: boolean): Promise<BenchRow[]> {
       rows.push(
         { suite: 'agent', metric: `download+sha256+write ${mib} MiB from the lab: agent vs curl|tee|openssl`, value: Number(ratioLab.toFixed(2)), unit: '× curl time', target: '<= 1.0', met: ratioLab <= 1, note: `agent ${f(s.agentLab)} (CPU ${f(s.agentLabCpu)}), curl ${f(s.curlLab)}${times ? ` (CPU ${f(s.curlLabCpu)})` : ''}; the lab's server shares the 2 cores` },
         { suite: 'agent', metric: `download+sha256+write ${mib} MiB from the lab: agent vs openssl dgst of the file`, value: Number(ratioHash.toFixed(2)), unit: '× hashing limit', target: '<= 2.0', met: ratioHash <= 2, note: `openssl ${f(s.hash)}` },
-        { suite: 'agent', metric: `agent peak RSS, ${mib} MiB firmware`, value: Math.round(peak), unit: 'MiB', target: '< 100', met: peak < 100, note: rss.length ? `${rss.map((r) => Math.round(r)).join(', ')} MiB at the smaller size(s)` : undefined },
+        { suite: 'agent', metric: `agent peak RSS, ${mib} MiB firmware`, value: Number(peak.toFixed(1)), unit: 'MiB', target: '< 100', met: peak < 100, note: rss.length ? `${rss.map((r) => Math.round(r)).join(', ')} MiB at the smaller size(s)` : undefined },
       );
       rss.push(peak);
       await rm(local, { force: true });
