@@ -2,7 +2,6 @@
 // (never holding the file in memory). One writer per part file: each attempt opens it, writes every
 // chunk it received in order, fsyncs and closes it before the next attempt looks at its size, so a
 // resume always asks for exactly the bytes after what is on disk and the digest covers exactly them.
-import { createReadStream } from 'node:fs';
 import { open, stat, statfs, truncate, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -12,11 +11,7 @@ import { OtaError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { redactUrlSecrets } from '../shared/redact.js';
 import type { Fetcher } from './fetcher.js';
-
-/** Whatever consumes the bytes besides the file: the digest, and the signature check when configured. */
-export interface Digester {
-  update(chunk: Buffer): void;
-}
+import { PartWriter, digestFile, writeFailed, type Digester } from './part-writer.js';
 
 /** Bounds shared by every file of one upgrade. */
 export interface DownloadLimits {
@@ -39,6 +34,7 @@ export interface DownloadInput {
   size: number;
   partPath: string;
   fetcher: Fetcher;
+  /** A fresh digester per start from byte 0 (the download closes it when it is not returned). */
   newDigester: () => Digester;
   limits: DownloadLimits;
   /** Failed attempts so far for the whole upgrade (the caller persists it in onAttemptFailed). */
@@ -52,6 +48,7 @@ export interface DownloadInput {
 }
 
 export interface DownloadResult {
+  /** Sealed: every byte of the file is in it. */
   digester: Digester;
   /** Bytes fetched over the network in this call (resume keeps this under the size). */
   fetchedBytes: number;
@@ -73,8 +70,26 @@ export async function ensureFreeSpace(dir: string, needBytes: number): Promise<v
 }
 
 export async function downloadFile(d: DownloadInput): Promise<DownloadResult> {
+  const digesters: Digester[] = [];
+  const newDigester = () => {
+    const g = d.newDigester();
+    digesters.push(g);
+    return g;
+  };
+  let result: DownloadResult | undefined;
+  try {
+    result = await attempts(d, newDigester);
+    await result.digester.seal();
+    return result;
+  } finally {
+    // Every path (done, failed, cancelled) frees the digesters' workers; the result's has its digest by now.
+    await Promise.all(digesters.map((g) => g.close()));
+  }
+}
+
+async function attempts(d: DownloadInput, newDigester: () => Digester): Promise<DownloadResult> {
   const file = basename(d.partPath);
-  let digester = d.newDigester();
+  let digester = newDigester();
   let onDisk = await rehashPartial(d, digester);
   // The most the part file ever held: getting past it is progress, whatever the server did.
   let highWater = onDisk;
@@ -102,7 +117,8 @@ export async function downloadFile(d: DownloadInput): Promise<DownloadResult> {
         await truncate(d.partPath, 0);
         restarted = true;
         onDisk = 0;
-        digester = d.newDigester();
+        void digester.close();
+        digester = newDigester();
       } else if (res.status === 206) {
         const m = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
         if (!m || Number(m[1]) !== onDisk) {
@@ -160,7 +176,7 @@ async function receive(d: DownloadInput, body: Readable, start: number, digester
     fh = await open(d.partPath, 'a', 0o600);
   } catch (err) {
     body.destroy();
-    throw failed(`cannot write the download: ${errorMessage(err)}`, err);
+    throw writeFailed(err);
   }
   const stopWith = (why: 'slow' | 'deadline', text: string) => { out.stop ??= why; body.destroy(new Error(text)); };
   let windowBytes = 0;
@@ -175,15 +191,19 @@ async function receive(d: DownloadInput, body: Readable, start: number, digester
   const onAbort = () => body.destroy(new Error('cancelled'));
   d.signal.addEventListener('abort', onAbort, { once: true });
   let fatal: OtaError | undefined;
+  let received = start;
+  const writer = new PartWriter(fh, digester, (n) => {
+    out.onDisk += n;
+    d.onBytes(out.onDisk);
+  });
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
-      if (out.onDisk + chunk.length > d.size) throw failed(`server sent more than the ${d.size} bytes the notice declared`);
-      await writeAll(fh, chunk);
-      // Only what is written feeds the digest, so the digest always matches the part file.
-      digester.update(chunk);
-      out.onDisk += chunk.length;
+      if (received + chunk.length > d.size) throw failed(`server sent more than the ${d.size} bytes the notice declared`);
+      received += chunk.length;
       windowBytes += chunk.length;
-      d.onBytes(out.onDisk);
+      // Only what is written feeds the digest (the writer sees to it), so the digest always matches the part file.
+      const wait = writer.push(chunk);
+      if (wait) await wait;
     }
   } catch (err) {
     if (err instanceof OtaError) fatal = err;
@@ -194,25 +214,21 @@ async function receive(d: DownloadInput, body: Readable, start: number, digester
     d.signal.removeEventListener('abort', onAbort);
     body.destroy();
     try {
+      // What arrived before a cut is kept: it is written (and digested) before the part file closes.
+      await writer.flush();
+    } catch (err) {
+      fatal ??= err instanceof OtaError ? err : writeFailed(err);
+    }
+    try {
       await fh.sync();
     } catch (err) {
-      fatal ??= failed(`cannot write the download: ${errorMessage(err)}`, err);
+      fatal ??= writeFailed(err);
     } finally {
       await fh.close().catch(() => undefined);
     }
   }
   if (fatal) throw fatal;
   return out;
-}
-
-async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
-  let done = 0;
-  try {
-    while (done < chunk.length) done += (await fh.write(chunk, done, chunk.length - done)).bytesWritten;
-  } catch (err) {
-    // Disk full, quota, I/O error: step -2, and the part file holds what was written before.
-    throw failed(`cannot write the download: ${errorMessage(err)}`, err);
-  }
 }
 
 /** Feed the part file already on disk into a fresh digester; a part larger than the size is discarded. */
@@ -228,7 +244,7 @@ async function rehashPartial(d: DownloadInput, digester: Digester): Promise<numb
     return 0;
   }
   if (size === 0) return 0;
-  for await (const chunk of createReadStream(d.partPath, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) digester.update(chunk);
+  await digestFile(d.partPath, digester);
   d.onBytes(size);
   return size;
 }

@@ -1,7 +1,6 @@
 // The upgrade as a list of named steps over one context: download → verify → install → confirm.
 // Each step moves the record's state through the table and persists it before the next, so a
 // restart enters the flow at the step it was in. Failures map to the platform's step codes.
-import { createReadStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
 import { sleepOn, type Clock } from '../shared/clock.js';
@@ -16,7 +15,9 @@ import { runInstallHook, simulateInstall, type InstallFacts } from './install-ho
 import type { ProgressReporter } from './progress-reporter.js';
 import { beginRollback, canRollBack, rollBack } from './rollback.js';
 import { isFinal, moveUpgrade, type AgentStore, type UpgradeRecord, type UpgradeState } from './upgrade-state.js';
-import { FirmwareDigester, signatureFor } from './verify.js';
+import { digestFile } from './part-writer.js';
+import { createDigester } from './hash-worker.js';
+import { FirmwareDigester, signatureFor, type CheckedDigester, type SignatureCheck } from './verify.js';
 
 /** Shares of the 0–100 progress: the download dominates, install gets what the hook reports. */
 const DOWNLOAD_SHARE = 80;
@@ -40,7 +41,7 @@ export interface FlowContext {
   /** Report a failure (negative step) for this upgrade's module. */
   fail: (step: number, desc: string) => Promise<void>;
   /** Digesters of the download, kept for the verify step when both run in this process. */
-  digesters?: FirmwareDigester[];
+  digesters?: CheckedDigester[];
   /** Set by the verify step: a flow resumed at `installing` has not checked the files yet. */
   verified?: boolean;
 }
@@ -91,11 +92,11 @@ export const download: Step = async (c) => {
     const done = before;
     const result = await downloadFile({
       url: f.url, size: f.size, partPath: f.partPath, fetcher: c.fetcher,
-      newDigester: () => new FirmwareDigester(c.rec.signMethod, c.publicKey !== undefined),
+      newDigester: () => createDigester(c.rec.signMethod, signatureCheck(c, f.name), f.size),
       limits, attempts, onAttemptFailed: persist, clock: c.clock, log: c.log, signal: c.signal, sleep: (ms) => sleepOn(c.clock, ms, c.signal),
       onBytes: (n) => c.progress.report(((done + n) / total) * DOWNLOAD_SHARE, 'downloading'),
     });
-    c.digesters.push(result.digester as FirmwareDigester);
+    c.digesters.push(result.digester as CheckedDigester);
     c.log.info({ file: f.name, size: f.size, fetchedBytes: result.fetchedBytes }, 'downloaded');
     before += f.size;
   }
@@ -113,8 +114,8 @@ async function checkFiles(c: FlowContext): Promise<void> {
   try {
     for (const [i, f] of c.rec.files.entries()) {
       // After a restart the digest is rebuilt from the file on disk.
-      const digester = c.digesters?.[i] ?? await rehash(c, f.partPath);
-      digester.check(f.sign, c.publicKey, c.publicKey ? signatureFor(c.rec.extData, c.config.signatureKey, f.name) : undefined);
+      const digester = c.digesters?.[i] ?? await rehash(c, f.partPath, f.name);
+      digester.check(f.sign);
     }
   } catch (err) {
     // A file that failed its check must never be installed later by mistake.
@@ -233,10 +234,16 @@ async function end(c: FlowContext, to: 'failed' | 'cancelled', reason: string): 
   }
 }
 
-async function rehash(c: FlowContext, path: string): Promise<FirmwareDigester> {
-  const d = new FirmwareDigester(c.rec.signMethod, c.publicKey !== undefined);
+function signatureCheck(c: FlowContext, fileName: string): SignatureCheck | undefined {
+  return c.publicKey ? { publicKey: c.publicKey, signatureB64: signatureFor(c.rec.extData, c.config.signatureKey, fileName) } : undefined;
+}
+
+async function rehash(c: FlowContext, path: string, fileName: string): Promise<FirmwareDigester> {
+  // In this thread: after a restart only, and the hash is all this step does.
+  const d = new FirmwareDigester(c.rec.signMethod, signatureCheck(c, fileName));
   try {
-    for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) d.update(chunk);
+    await digestFile(path, d);
+    await d.seal();
   } catch (err) {
     throw new OtaError('VERIFY_FAILED', `downloaded file is gone: ${errorMessage(err)}`);
   }

@@ -3,43 +3,96 @@
 import { createHash, createVerify, type KeyObject, type Hash, type Verify } from 'node:crypto';
 import { OtaError } from '../shared/errors.js';
 import type { SignMethod } from '../shared/messages.js';
-import type { Digester } from './download.js';
+import type { Digester } from './part-writer.js';
 
-export class FirmwareDigester implements Digester {
+/** What the signature check needs: the configured key and the file's signature from the notice. */
+export interface SignatureCheck {
+  publicKey: KeyObject;
+  signatureB64: string | undefined;
+}
+
+/** A digester whose result can be checked once it is sealed. */
+export interface CheckedDigester extends Digester {
+  /** Throws VERIFY_FAILED (step -3) naming what did not match. */
+  check(expectedDigest: string): void;
+}
+
+/** The outcome of a sealed digest: the hex digest, and the signature's verdict when one is configured. */
+export interface DigestOutcome {
+  digest: string;
+  signature: 'ok' | 'bad' | 'missing' | 'none';
+}
+
+/** Hashes in this thread: for small files (a worker costs more to start than it saves) and re-reads. */
+export class FirmwareDigester implements CheckedDigester {
   readonly #hash: Hash;
   readonly #verify: Verify | undefined;
+  readonly #signature: SignatureCheck | undefined;
+  #outcome: DigestOutcome | undefined;
 
-  constructor(signMethod: SignMethod, withSignature: boolean) {
-    this.#hash = createHash(signMethod === 'MD5' ? 'md5' : 'sha256');
-    this.#verify = withSignature ? createVerify('sha256') : undefined;
+  constructor(signMethod: SignMethod, signature: SignatureCheck | undefined) {
+    this.#hash = createHash(hashAlgorithm(signMethod));
+    this.#signature = signature;
+    this.#verify = signature ? createVerify('sha256') : undefined;
   }
 
-  update(chunk: Buffer): void {
-    this.#hash.update(chunk);
-    this.#verify?.update(chunk);
-  }
-
-  /** Throws VERIFY_FAILED (step -3) naming what did not match. */
-  check(expectedDigest: string, publicKey: KeyObject | undefined, signatureB64: string | undefined): void {
-    const got = this.#hash.digest('hex');
-    if (got.toLowerCase() !== expectedDigest.toLowerCase()) {
-      throw new OtaError('VERIFY_FAILED', `digest mismatch: got ${got.slice(0, 16)}…, expected ${expectedDigest.slice(0, 16).toLowerCase()}…`, { expected: expectedDigest, found: got });
+  update(chunks: readonly Buffer[]): Promise<void> {
+    for (const c of chunks) {
+      this.#hash.update(c);
+      this.#verify?.update(c);
     }
-    if (!publicKey || !this.#verify) return;
-    if (!signatureB64) throw new OtaError('VERIFY_FAILED', 'signature missing from the notice\'s extData', { expected: 'a base64 signature' });
-    const sig = Buffer.from(signatureB64, 'base64');
-    const ok = publicKey.asymmetricKeyType === 'ec'
-      // ECDSA signatures come DER-encoded from openssl, or raw r||s from some signers: accept both.
-      ? verifyEither(this.#verify, publicKey, sig)
-      : this.#verify.verify(publicKey, sig);
-    if (!ok) throw new OtaError('VERIFY_FAILED', 'signature does not match the configured public key', { expected: 'a signature by the release key' });
+    return Promise.resolve();
+  }
+
+  seal(): Promise<void> {
+    if (!this.#outcome) {
+      const s = this.#signature;
+      this.#outcome = {
+        digest: this.#hash.digest('hex'),
+        signature: !s || !this.#verify ? 'none' : !s.signatureB64 ? 'missing' : verifies(this.#verify, s) ? 'ok' : 'bad',
+      };
+    }
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  check(expectedDigest: string): void {
+    if (!this.#outcome) throw new Error('check before seal');
+    checkOutcome(this.#outcome, expectedDigest);
   }
 }
 
-function verifyEither(v: Verify, key: KeyObject, sig: Buffer): boolean {
-  // A Verify object can be used once; DER first, then IEEE-P1363 on a copy would need the data
-  // again, so pick the encoding from the length: P-256 raw signatures are exactly 64 bytes.
-  return sig.length === 64 ? v.verify({ key, dsaEncoding: 'ieee-p1363' }, sig) : v.verify(key, sig);
+export function hashAlgorithm(signMethod: SignMethod): 'md5' | 'sha256' {
+  return signMethod === 'MD5' ? 'md5' : 'sha256';
+}
+
+/** The digest first (a wrong file is a wrong file, signed or not), then the signature. */
+export function checkOutcome(o: DigestOutcome, expectedDigest: string): void {
+  if (o.digest.toLowerCase() !== expectedDigest.toLowerCase()) {
+    throw new OtaError('VERIFY_FAILED', `digest mismatch: got ${o.digest.slice(0, 16)}…, expected ${expectedDigest.slice(0, 16).toLowerCase()}…`, { expected: expectedDigest, found: o.digest });
+  }
+  if (o.signature === 'missing') throw new OtaError('VERIFY_FAILED', 'signature missing from the notice\'s extData', { expected: 'a base64 signature' });
+  if (o.signature === 'bad') throw new OtaError('VERIFY_FAILED', 'signature does not match the configured public key', { expected: 'a signature by the release key' });
+}
+
+/** A signature OpenSSL cannot even parse is a bad signature (step -3), not an error of the download. */
+function verifies(v: Verify, s: SignatureCheck): boolean {
+  try {
+    return v.verify(...verifyArgs(s));
+  } catch {
+    return false;
+  }
+}
+
+/** Verify.verify's arguments for a configured key and a present signature. */
+export function verifyArgs(s: SignatureCheck): [KeyObject | { key: KeyObject; dsaEncoding: 'ieee-p1363' }, Buffer] {
+  const sig = Buffer.from(s.signatureB64 ?? '', 'base64');
+  // ECDSA signatures come DER-encoded from openssl, or raw r||s from some signers: accept both. A
+  // Verify object can be used once, so pick the encoding from the length: P-256 raw ones are 64 bytes.
+  return [s.publicKey.asymmetricKeyType === 'ec' && sig.length === 64 ? { key: s.publicKey, dsaEncoding: 'ieee-p1363' } : s.publicKey, sig];
 }
 
 /** The signature for one file from extData: a string for a single file, or a map by file name. */

@@ -4,15 +4,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLab, type Lab } from '../../lab/start-lab.js';
+import type { Lab } from '../../lab/start-lab.js';
 import type { Agent } from '../../agent/agent.js';
 import { ManualClock } from '../../shared/clock.js';
 import { createVerifyJob, deviceStatus, taskReaches } from '../helpers/lab-fixtures.js';
 import { AGENT_LOG, expectNoSecretsIn, testAgent } from '../helpers/agent-fixtures.js';
-import { addServedFirmware, recordSteps, serveRange, startFirmwareServer, type FirmwareServer } from '../helpers/firmware-server.js';
+import { addServedFirmware, labWithFirmwareServer, recordSteps, serveRange } from '../helpers/firmware-server.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -20,13 +18,7 @@ afterEach(async () => {
   expectNoSecretsIn(AGENT_LOG);
 });
 
-async function setUp(): Promise<{ lab: Lab; server: FirmwareServer; workDir: string }> {
-  const lab = await startLab({ deviceCount: 1, throttle: 'off' });
-  cleanup.push(() => lab.close());
-  const server = await startFirmwareServer((_req, res) => { res.writeHead(404); res.end(); });
-  cleanup.push(() => server.close());
-  return { lab, server, workDir: await mkdtemp(join(tmpdir(), 'agent-dl-')) };
-}
+const setUp = () => labWithFirmwareServer(cleanup, 'agent-dl-');
 
 async function agentOn(lab: Lab, workDir: string, o: Parameters<typeof testAgent>[2] = {}, clock?: ManualClock): Promise<Agent> {
   const agent = await testAgent(lab, 'bench-01', { workDir, ...o }, clock ? { clock } : {});

@@ -2,8 +2,11 @@
 // that points at it, so a test can cut, drip or lie exactly where it wants and see every request.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import type { Lab } from '../../lab/start-lab.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startLab, type Lab } from '../../lab/start-lab.js';
 import { observeLab } from './observe-lab.js';
 import { popClient } from './lab-fixtures.js';
 
@@ -89,4 +92,14 @@ export async function addServedFirmware(lab: Lab, server: FirmwareServer, o: { p
 export async function recordSteps(lab: Lab, deviceName: string): Promise<{ step: number; desc: string | undefined }[]> {
   const obs = await observeLab(lab);
   return obs.collect((m) => (m.kind === 'progress' && m.deviceName === deviceName ? { step: m.body.step, desc: m.body.desc } : undefined));
+}
+
+/** A one-device lab and a firmware server that answers 404 until a test sets its handler (both
+ *  closed by `cleanup`), and a fresh work dir. */
+export async function labWithFirmwareServer(cleanup: (() => Promise<unknown>)[], dirPrefix: string): Promise<{ lab: Lab; server: FirmwareServer; workDir: string }> {
+  const lab = await startLab({ deviceCount: 1, throttle: 'off' });
+  cleanup.push(() => lab.close());
+  const server = await startFirmwareServer((_req, res) => { res.writeHead(404); res.end(); });
+  cleanup.push(() => server.close());
+  return { lab, server, workDir: await mkdtemp(join(tmpdir(), dirPrefix)) };
 }

@@ -1,0 +1,112 @@
+// Appends received bytes to the part file in large writes, and hands them to the digester only once
+// they are on disk, so the digest always covers exactly the bytes the file holds.
+// The socket delivers up to 64 KiB at a time; one write (a thread-pool round trip) per such chunk
+// costs more CPU than the bytes themselves. The chunks are kept as they came (no copy) until
+// WRITE_BYTES are held, then written with one writev; one write is on its way while the next list
+// fills, and the body is not read on while both are taken, so memory stays bounded.
+import { open, type FileHandle } from 'node:fs/promises';
+import { OtaError, errorMessage } from '../shared/errors.js';
+
+/** Whatever consumes the bytes besides the file: the digest, and the signature check when configured. */
+export interface Digester {
+  /** Takes bytes that are on disk now, in file order (what it keeps past the call, it copies).
+   *  Resolves once the digester can take more. */
+  update(chunks: readonly Buffer[]): Promise<void>;
+  /** Resolves once every byte given is in the digest. */
+  seal(): Promise<void>;
+  /** Frees what the digester holds (a worker thread): quick, idempotent, never throws. */
+  close(): Promise<void>;
+}
+
+export const WRITE_BYTES = 1024 * 1024;
+/** writev takes at most IOV_MAX (1024 on Linux) buffers per call. */
+const MAX_IOV = 1024;
+
+export class PartWriter {
+  #list: Buffer[] = [];
+  #bytes = 0;
+  /** The write and digest of the last submitted list (each waits for the one before). */
+  #chain: Promise<void> = Promise.resolve();
+  #pending = false;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly digester: Digester,
+    /** Called with the byte count of each list once it is written and given to the digester. */
+    private readonly onWritten: (bytes: number) => void,
+  ) {}
+
+  /** Keeps the chunk. A promise means: wait for it before pushing more (the list before is still on its way). */
+  push(chunk: Buffer): Promise<void> | undefined {
+    this.#list.push(chunk);
+    this.#bytes += chunk.length;
+    return this.#bytes >= WRITE_BYTES || this.#list.length >= MAX_IOV ? this.#submit() : undefined;
+  }
+
+  /** Writes what is held and waits for every list to be written and digested; rejects with the first failure. */
+  async flush(): Promise<void> {
+    if (this.#bytes > 0) void this.#submit();
+    await this.#chain;
+  }
+
+  /** Queues the held list; returns the previous list's promise when it is still in flight. */
+  #submit(): Promise<void> | undefined {
+    const list = this.#list;
+    const bytes = this.#bytes;
+    this.#list = [];
+    this.#bytes = 0;
+    const before = this.#pending ? this.#chain : undefined;
+    this.#pending = true;
+    const next = this.#chain.then(async () => {
+      await writeAll(this.fh, list, bytes);
+      this.onWritten(bytes);
+      await this.digester.update(list);
+    });
+    this.#chain = next;
+    // Observed through push()'s or flush()'s promise; never an unhandled rejection in between.
+    next.then(() => { if (this.#chain === next) this.#pending = false; }, () => undefined);
+    return before;
+  }
+}
+
+export function writeFailed(err: unknown): OtaError {
+  return new OtaError('DOWNLOAD_FAILED', `cannot write the download: ${errorMessage(err)}`.slice(0, 120), { cause: err });
+}
+
+async function writeAll(fh: FileHandle, list: Buffer[], bytes: number): Promise<void> {
+  try {
+    let done = (await fh.writev(list)).bytesWritten;
+    // A short write (rare: a signal, a nearly full disk) goes on from where it stopped.
+    for (let i = 0, skip = done; done < bytes; i++) {
+      const b = list[i] as Buffer;
+      if (skip >= b.length) {
+        skip -= b.length;
+        continue;
+      }
+      for (let off = skip; off < b.length;) {
+        const n = (await fh.write(b, off, b.length - off)).bytesWritten;
+        off += n;
+        done += n;
+      }
+      skip = 0;
+    }
+  } catch (err) {
+    // Disk full, quota, I/O error: step -2, and the part file holds what was written before.
+    throw writeFailed(err);
+  }
+}
+
+/** Feeds a file on disk into the digester (a resumed part file, or a re-check after a restart). */
+export async function digestFile(path: string, digester: Digester): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    for (;;) {
+      const block = Buffer.allocUnsafe(WRITE_BYTES);
+      const { bytesRead } = await fh.read(block, 0, block.length, null);
+      if (bytesRead === 0) return;
+      await digester.update([block.subarray(0, bytesRead)]);
+    }
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
