@@ -57,10 +57,6 @@ export interface WatchOptions {
 /** The firmware is read at least every this many polls even when nothing suggests it moved. */
 const FIRMWARE_EVERY_POLLS = 10;
 
-/** An early poll (at the benches' expected end) comes no sooner than this after the last one; each
- *  early poll that finds them still working waits 1.5 times longer, so a wrong guess costs a few calls. */
-const EARLY_POLL_MIN_MS = 250;
-
 const isFinalFirmware = (status: number | null): boolean => status === FIRMWARE_STATUS.verified || status === FIRMWARE_STATUS.verificationFailed;
 
 // Requests per poll, because every job watched by the process shares one budget: one ListOTATaskByJob
@@ -88,7 +84,6 @@ export async function watchJob(o: WatchOptions): Promise<Snapshot> {
   let unsettledSince: number | undefined;
   let timedOut = false;
   const estimate = new FinishEstimate();
-  let earlyPolls = 0;
   let tasksNow: TaskView[] = [];
   const readFirmware = async (urgent: boolean) => {
     firmwareStatus = (await queryFirmware(o.api, fwId, o.iotInstanceId, { urgent })).Status;
@@ -172,16 +167,9 @@ export async function watchJob(o: WatchOptions): Promise<Snapshot> {
     // the deadline.
     intervalMs = changed.length > 0 ? o.minIntervalMs : Math.min(o.maxIntervalMs, Math.round(intervalMs * 1.5));
     let nextMs = pollStartedMs + intervalMs;
-    // When the benches' progress says every one of them ends before that poll, poll then instead, if
-    // the budget has room to spare (the early poll never delays another job's calls).
-    const endMs = estimate.endMs(tasksNow, o.clock.now(), 2 * o.minIntervalMs);
-    const earlyMs = endMs === undefined ? undefined : Math.max(endMs, pollStartedMs + Math.min(EARLY_POLL_MIN_MS, o.minIntervalMs) * 1.5 ** earlyPolls);
-    if (earlyMs !== undefined && earlyMs < nextMs && o.api.idle()) {
-      nextMs = earlyMs;
-      earlyPolls++;
-    } else {
-      earlyPolls = 0;
-    }
+    // When the benches look about to end, poll then instead, if the budget has room to spare (an early
+    // poll never delays another job's calls).
+    if (o.api.idle()) nextMs = estimate.earlyPollMs(tasksNow, pollStartedMs, nextMs, 2 * o.minIntervalMs) ?? nextMs;
     let waitMs = Math.max(0, nextMs - o.clock.now());
     if (o.deadlineMs !== undefined) waitMs = Math.min(waitMs, Math.max(0, o.deadlineMs - o.clock.now()));
     await sleepOn(o.clock, waitMs, o.signal);

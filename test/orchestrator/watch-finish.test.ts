@@ -1,6 +1,6 @@
-// The watch's last poll: when the benches' progress says they all end before the next scheduled poll,
-// it polls at that moment, within the budget; a bench that stalls costs a few calls, not a faster
-// poll for ever. A platform whose tasks move with the manual clock, as an agent reporting every 500 ms.
+// The watch's last poll: when the benches look about to end (their progress rate, or one bench already
+// succeeded), it polls then rather than at the next scheduled poll, within the budget and at most 20
+// times a watch. A platform whose tasks move with the manual clock, as agents reporting their progress.
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../shared/clock.js';
 import { silentLogger } from '../../shared/logger.js';
@@ -9,15 +9,16 @@ import { PlatformApi } from '../../orchestrator/platform-api.js';
 import { RateLimiter } from '../../orchestrator/rate-limiter.js';
 import { watchJob, type Snapshot } from '../../orchestrator/watch.js';
 
-/** A bench that starts at `startMs`, reports its progress every 500 ms (as a throttled agent does) and
- *  succeeds at `endMs`; `stallAt` freezes its progress at that value and it never ends. */
-interface Bench { startMs: number; endMs: number; stallAt?: number }
+/** A bench that starts at `startMs`, reports its progress every `reportMs` (500 by default, as a
+ *  throttled agent does) and succeeds at `endMs`; `stallAt` freezes its progress at that value and it
+ *  never ends; `lagPct` makes the reported progress trail the real one by that much. */
+interface Bench { startMs: number; endMs: number; stallAt?: number; reportMs?: number; lagPct?: number }
 
 function timedPlatform(clock: ManualClock, benches: Bench[]) {
   const lists: number[] = [];
   const progressOf = (b: Bench, t: number): number => {
-    const reportedAt = Math.floor(t / 500) * 500;
-    const p = Math.max(0, Math.min(99, Math.floor(((reportedAt - b.startMs) / (b.endMs - b.startMs)) * 100)));
+    const reportedAt = Math.floor(t / (b.reportMs ?? 500)) * (b.reportMs ?? 500);
+    const p = Math.max(0, Math.min(99, Math.floor(((reportedAt - b.startMs) / (b.endMs - b.startMs)) * 100) - (b.lagPct ?? 0)));
     return b.stallAt === undefined ? p : Math.min(p, b.stallAt);
   };
   const ended = (b: Bench, t: number) => b.stallAt === undefined && t >= b.endMs;
@@ -71,11 +72,27 @@ describe('the watch polls at the benches\' expected end', () => {
     expect(r.lists.length).toBeLessThanOrEqual(8);
   });
 
-  it('spends only a few early polls on a bench whose progress stalls, then polls as before', async () => {
+  it('polls early once one bench succeeded and the others are under way, even when their progress lags', async () => {
+    // The second bench's reported progress trails by 40 points: its rate alone says it ends seconds later.
+    const r = await watch([{ startMs: 100, endMs: 3100 }, { startMs: 150, endMs: 4300, reportMs: 1000, lagPct: 40 }]);
+    expect(r.final?.done).toBe(true);
+    expect(r.verdictAtMs).toBeGreaterThanOrEqual(4300);
+    expect(r.verdictAtMs).toBeLessThan(4600);
+  });
+
+  it('makes at most 20 early polls in a whole watch, however long a straggler takes', async () => {
+    // One bench ends at 2 s, the other moves slowly for a minute: "near the end" the whole time.
+    const r = await watch([{ startMs: 100, endMs: 2000 }, { startMs: 100, endMs: 60_000 }], { untilMs: 70_000 });
+    expect(r.final?.done).toBe(true);
+    const gaps = r.lists.slice(1).map((t, i) => t - (r.lists[i] as number));
+    expect(gaps.filter((g) => g < 900).length).toBe(20);
+  });
+
+  it('stops polling early for a bench whose progress stalls', async () => {
     const r = await watch([{ startMs: 100, endMs: 4000, stallAt: 90 }], { untilMs: 30_000 });
     expect(r.final).toBeUndefined();
     // Regular polling alone (1 s, backing off by 1.5 while nothing moves, up to 10 s) makes about 10
-    // reads in 30 s; the early polls near the stall add a handful, never a faster poll for ever.
+    // reads in 30 s; the early polls before the stall shows add a few, none after.
     const after10s = r.lists.filter((t) => t >= 10_000);
     expect(after10s.length).toBeLessThanOrEqual(4);
     expect(r.lists.length).toBeLessThanOrEqual(16);
