@@ -2,7 +2,8 @@
 // a lab in its own process and the `ota-verify` CLI with its defaults. The wall time from spawning
 // `ota-verify verify` to its exit is set against the slowest agent's own work in the same round (from
 // its "upgrade accepted" to its "upgrade done" log line: download, digest, install, inform). What is
-// left is the orchestration overhead: process start, preflight, create, notice, polling, exit.
+// left is the orchestration overhead: process start, preflight, create, notice, polling, exit; the note
+// gives each round's timeline (medians) so a change can be placed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -124,7 +125,7 @@ export async function verifyE2eBench(quick: boolean): Promise<BenchRow[]> {
     const overhead = median(overheads);
     return [{
       suite: 'verify e2e', metric: `10 agent processes × ${sizeMiB} MiB: ota-verify wall time − slowest agent's own work`, value: Number(overhead.toFixed(2)), unit: 's', target: '< 1.5', met: overhead < 1.5,
-      note: `wall ${median(walls).toFixed(2)} s (${spread(walls)}), slowest agent ${median(slowest).toFixed(2)} s (${spread(slowest)}); ${median(before).toFixed(2)} s from the command's start to the first notice taken (process start, the preflight calls and the create at the default 8 req/s budget), ${median(after).toFixed(2)} s from the last agent's done to the exit (polling at 1 s); ${rounds} round(s); timeline (s from the spawn, medians): ${medianPhases(phases)}`,
+      note: `overhead per round ${spread(overheads)} s; wall ${median(walls).toFixed(2)} s (${spread(walls)}), slowest agent ${median(slowest).toFixed(2)} s (${spread(slowest)}); ${median(before).toFixed(2)} s from the command's start to the first notice taken (process start, the preflight calls and the create at the default 8 req/s budget), ${median(after).toFixed(2)} s from the last agent's done to the exit (the last poll, early when the benches look about to end, the firmware read, the exit); ${rounds} round(s); timeline (s from the spawn, medians): ${medianPhases(phases)}`,
     }];
   } finally {
     await Promise.all(agents.map((c) => (c.exitCode === null ? new Promise((r) => { c.once('exit', r); c.kill('SIGTERM'); }) : Promise.resolve())));
