@@ -45,11 +45,15 @@ export class PlatformApi {
    *  `urgent` to go ahead of queued calls in the limiter. */
   async request(action: string, params: ApiParams, opts: { retry?: boolean; urgent?: boolean } = {}): Promise<ApiResponse> {
     for (let attempt = 1; ; attempt++) {
+      const askedMs = this.#o.clock.now();
       await this.#o.limiter.acquire(action, { urgent: opts.urgent });
       this.sent.set(action, (this.sent.get(action) ?? 0) + 1);
+      const sentMs = this.#o.clock.now();
       try {
         const answer = await this.#o.call(action, params);
         this.#reached = true;
+        // Where a run's time goes: held by the limiter, then the round trip (--log-level debug).
+        this.#o.log.debug({ action, attempt, heldMs: sentMs - askedMs, tookMs: this.#o.clock.now() - sentMs }, 'api call');
         return answer;
       } catch (err) {
         if (isOtaError(err, 'PLATFORM_ERROR')) this.#reached = true;
@@ -62,6 +66,11 @@ export class PlatformApi {
         await sleepOn(this.#o.clock, delayMs);
       }
     }
+  }
+
+  /** Whether an optional call now would go at once without delaying anyone's (see RateLimiter.idle). */
+  idle(): boolean {
+    return this.#o.limiter.idle();
   }
 
   /** Every page of a list API, `rowsOf` picking the rows out of each answer. */

@@ -42,6 +42,15 @@ export class RateLimiter {
     });
   }
 
+  /** Whether a call now would go at once without taking a share the even spacing keeps for others:
+   *  nothing is waiting and under half the budget was used in the last window. Optional extra calls
+   *  (an early poll) are made only then, so they never delay another job's calls. */
+  idle(): boolean {
+    const now = this.#clock.now();
+    prune(this.#all, now);
+    return this.#queue.length === 0 && this.#all.length < Math.ceil(this.#budgetPerSec / 2);
+  }
+
   #drain(): void {
     for (;;) {
       const head = this.#queue[0];

@@ -2,7 +2,9 @@
 // (docs/platform.md, § pop-core traps): RegionId added, undefined values dropped, POST only (GET errors carry the signed
 // URL), `Success !== true` treated as failure, and the error's URL never kept. "The platform said
 // no" (PLATFORM_ERROR, with the platform's code) is kept apart from "the transport failed".
-import RPCClient from '@alicloud/pop-core';
+// The RPC client alone: the package's index also loads its ROA client and, with it, an XML parser
+// (xml2js, xmlbuilder, sax) that no IoT API needs, ~40 ms of every CLI's start.
+import RPCClient from '@alicloud/pop-core/lib/rpc.js';
 import { OtaError, errorMessage } from './errors.js';
 
 export const IOT_API_VERSION = '2018-01-20';
