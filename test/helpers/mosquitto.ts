@@ -1,5 +1,6 @@
 // Debian's mosquitto on a free loopback port, for the external-broker tests. Fails (never skips)
-// when mosquitto cannot be started; npm test installs it first (test/setup/global-setup.ts).
+// when mosquitto cannot be started; npm test installs it first (test/setup/global-setup.ts). The
+// fleet benchmark runs its thousands of devices over it too (`quiet`: no line per connection).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import { existsSync } from 'node:fs';
 
 export interface Mosquitto {
   url: string;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -25,11 +27,12 @@ function binary(): string {
   return 'mosquitto';
 }
 
-export async function startMosquitto(): Promise<Mosquitto> {
+export async function startMosquitto(options: { quiet?: boolean } = {}): Promise<Mosquitto> {
   const dir = await mkdtemp(join(tmpdir(), 'mosq-'));
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
-  await writeFile(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', 'log_type information', ''].join('\n'));
+  await writeFile(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice',
+    ...(options.quiet ? ['connection_messages false'] : ['log_type information']), ''].join('\n'));
   const child: ChildProcess = spawn(binary(), ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   await new Promise<void>((resolve, reject) => {
@@ -41,8 +44,12 @@ export async function startMosquitto(): Promise<Mosquitto> {
     });
   });
   child.removeAllListeners('exit');
+  // Its log was only needed to see it start; past that it is read and dropped, never kept.
+  child.stderr?.removeAllListeners('data');
+  child.stderr?.resume();
   return {
     url: `mqtt://127.0.0.1:${port}`,
+    pid: child.pid as number,
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
