@@ -26,13 +26,15 @@ import { cpuSec, DIST, median, memoryMiB, startLabProcess, untilVersionsKnown, t
 
 interface FleetLine { event: string; rss: number; peak: number; connectMs?: number; finished?: number; failed?: number }
 type Broker = 'embedded' | 'mosquitto';
-interface FleetRun { agents: number; broker: Broker; profDir?: string | undefined }
+interface FleetRun { agents: number; broker: Broker; uvThreads: number; profDir?: string | undefined }
 
 /** Creates in flight at once, as a CI farm starting many verifications paces them: enough to keep
  *  the lab busy, few enough that none waits behind hundreds of others past the client's timeout. */
 const CREATES_IN_FLIGHT = 16;
 /** Every job's verdict must come within this of its create (the issue's target). */
 const VERDICT_WITHIN_SEC = 120;
+/** libuv threads of the agents' process (`--fleet-uv-threads=N`); see fleetRun. */
+const UV_THREADS = 64;
 const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 
 export async function fleetBench(quick: boolean): Promise<BenchRow[]> {
@@ -41,9 +43,10 @@ export async function fleetBench(quick: boolean): Promise<BenchRow[]> {
   const brokerFlag = flag('fleet-broker');
   if (brokerFlag !== undefined && brokerFlag !== 'embedded' && brokerFlag !== 'mosquitto') throw new Error(`--fleet-broker=${brokerFlag}: expected embedded or mosquitto`);
   const broker: Broker = brokerFlag ?? (agents >= 4000 ? 'mosquitto' : 'embedded');
-  const rows = await fleetRun({ agents, broker, profDir: flag('fleet-lab-cpu-prof') });
+  const uvThreads = Number(flag('fleet-uv-threads') ?? UV_THREADS);
+  const rows = await fleetRun({ agents, broker, uvThreads, profDir: flag('fleet-lab-cpu-prof') });
   // The embedded broker stays measured at 1,000 agents beside the full run.
-  if (!quick && Number.isNaN(asked) && broker !== 'embedded') rows.push(...(await fleetRun({ agents: 1000, broker: 'embedded' })));
+  if (!quick && Number.isNaN(asked) && broker !== 'embedded') rows.push(...(await fleetRun({ agents: 1000, broker: 'embedded', uvThreads })));
   return rows;
 }
 
@@ -62,7 +65,11 @@ async function fleetRun(run: FleetRun): Promise<BenchRow[]> {
     // The input goes in a file: thousands of device secrets do not fit in argv (E2BIG).
     const inputFile = join(dir, 'fleet-input.json');
     await writeFile(inputFile, JSON.stringify({ conn: lab.conn, workRoot: dir, connectConcurrency: 50 }));
-    const child = spawn(process.execPath, ['--expose-gc', join(DIST, 'bench', 'fleet-process.js'), inputFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // Each agent's file work (state writes with fsync, the download's writes, the simulated install's
+    // copy) runs on libuv's thread pool: 4 threads by default, shared here by thousands of agents that
+    // on their benches would each have their own.
+    const env = { ...process.env, UV_THREADPOOL_SIZE: String(run.uvThreads) };
+    const child = spawn(process.execPath, ['--expose-gc', join(DIST, 'bench', 'fleet-process.js'), inputFile], { stdio: ['ignore', 'pipe', 'inherit'], env });
     fleet = child;
     const next = fleetLines(child);
 
@@ -121,7 +128,7 @@ async function fleetRun(run: FleetRun): Promise<BenchRow[]> {
       {
         suite: 'fleet', metric: `${label}, 1 MiB: first create → last verdict`, value: Number(allVerdictsSec.toFixed(1)), unit: 's',
         target: `< ${VERDICT_WITHIN_SEC}, each job's verdict within ${VERDICT_WITHIN_SEC} s of its create`, met: allVerdictsSec < VERDICT_WITHIN_SEC && slowest < VERDICT_WITHIN_SEC && verified === jobs,
-        note: `${verified}/${jobs} verified, ${done.finished ?? 0} agents upgraded, ${done.failed ?? 0} failed; create → verdict per job median ${median(perJob).toFixed(1)} s, max ${slowest.toFixed(1)} s; ${CREATES_IN_FLIGHT} creates in flight at most, watched at a 1 s poll with the API limits off; lab ${labCpu.toFixed(1)} CPU s over the run; ${agents} connections in ${((ready.connectMs ?? 0) / 1000).toFixed(1)} s, every version known ${(knownMs / 1000).toFixed(1)} s later; ${brokerNote}`,
+        note: `${verified}/${jobs} verified, ${done.finished ?? 0} agents upgraded, ${done.failed ?? 0} failed; create → verdict per job median ${median(perJob).toFixed(1)} s, max ${slowest.toFixed(1)} s; ${CREATES_IN_FLIGHT} creates in flight at most, watched at a 1 s poll with the API limits off; ${run.uvThreads} libuv threads in the agents' process; lab ${labCpu.toFixed(1)} CPU s over the run; ${agents} connections in ${((ready.connectMs ?? 0) / 1000).toFixed(1)} s, every version known ${(knownMs / 1000).toFixed(1)} s later; ${brokerNote}`,
       },
       {
         suite: 'fleet', metric: `${label}: memory per agent, peak during the upgrades (idle connected)`, value: Math.round(perAgentPeakKiB), unit: 'KiB', target: '< 1024', met: perAgentPeakKiB < 1024,
