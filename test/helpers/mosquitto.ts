@@ -31,8 +31,9 @@ export async function startMosquitto(options: { quiet?: boolean } = {}): Promise
   const dir = await mkdtemp(join(tmpdir(), 'mosq-'));
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
-  await writeFile(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice',
-    ...(options.quiet ? ['connection_messages false'] : ['log_type information']), ''].join('\n'));
+  await writeFile(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', 'log_type information',
+    // "running", which says it is ready, is an information line; connections are noticed lines.
+    ...(options.quiet ? ['connection_messages false'] : []), ''].join('\n'));
   const child: ChildProcess = spawn(binary(), ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   await new Promise<void>((resolve, reject) => {
