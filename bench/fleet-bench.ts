@@ -35,6 +35,8 @@ const CREATES_IN_FLIGHT = 16;
 const VERDICT_WITHIN_SEC = 120;
 /** libuv threads of the agents' process (`--fleet-uv-threads=N`); see fleetRun. */
 const UV_THREADS = 64;
+/** Past this, jobs still open fail in their verdict and the run reports what it has. */
+const RUN_DEADLINE_MS = 5 * 60_000;
 const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 
 export async function fleetBench(quick: boolean): Promise<BenchRow[]> {
@@ -106,13 +108,14 @@ async function fleetRun(run: FleetRun): Promise<BenchRow[]> {
       } finally {
         slots.give();
       }
-      const final = await watchJob({ api, clock: systemClock, log: silentLogger(), jobId, firmwareId, minIntervalMs: 1000, maxIntervalMs: 5000, unreachableMs: 60_000, settleGraceMs: 60_000, signal: new AbortController().signal, onSnapshot: () => undefined });
+      // A bounded run: a job still open at the deadline fails in the verdict (as `--max-wait` does) rather than hanging the bench.
+      const final = await watchJob({ api, clock: systemClock, log: silentLogger(), jobId, firmwareId, minIntervalMs: 1000, maxIntervalMs: 5000, unreachableMs: 60_000, settleGraceMs: 60_000, deadlineMs: startedMs + RUN_DEADLINE_MS, productKey: conn.productKey, signal: new AbortController().signal, onSnapshot: () => undefined });
       return { status: final.firmwareStatus, sec: (Date.now() - createdMs) / 1000 };
     }));
     const allVerdictsSec = (Date.now() - startedMs) / 1000;
     const labCpu = (await cpuSec(labPid)) - labCpuBefore;
     const brokerCpu = mosquitto ? (await cpuSec(mosquitto.pid)) - brokerCpuBefore : 0;
-    const done = await next('done');
+    const done = await Promise.race([next('done'), new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the fleet process did not report every agent finished within 60 s of the last verdict (${verdictsLine(results)})`)), 60_000).unref())]);
     const labMem = await memoryMiB(labPid);
     const brokerMem = mosquitto ? await memoryMiB(mosquitto.pid) : undefined;
     const verified = results.filter((r) => r.status === 1).length;
@@ -149,6 +152,10 @@ async function fleetRun(run: FleetRun): Promise<BenchRow[]> {
     await mosquitto?.stop();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+function verdictsLine(results: { status: number | null }[]): string {
+  return `${results.filter((r) => r.status === 1).length}/${results.length} verified`;
 }
 
 /** The fleet process's JSON lines: `next(event)` resolves with the first line of that event, or rejects if the process exits first. */
