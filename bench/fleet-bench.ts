@@ -60,7 +60,7 @@ async function fleetRun(run: FleetRun): Promise<BenchRow[]> {
   let lab: Awaited<ReturnType<typeof startLabProcess>> | undefined;
   let fleet: ReturnType<typeof spawn> | undefined;
   try {
-    if (run.broker === 'mosquitto') mosquitto = await startMosquitto({ quiet: true });
+    if (run.broker === 'mosquitto') mosquitto = await startMosquitto({ quiet: true, unboundedQueues: true });
     lab = await startLabProcess({ deviceCount: agents, throttle: 'off', devicePrefix: 'fleet-', ...(mosquitto ? { brokerUrl: mosquitto.url } : {}) },
       run.profDir ? ['--cpu-prof', `--cpu-prof-dir=${run.profDir}`] : []);
     const labPid = lab.child.pid as number;

@@ -27,13 +27,23 @@ function binary(): string {
   return 'mosquitto';
 }
 
-export async function startMosquitto(options: { quiet?: boolean } = {}): Promise<Mosquitto> {
+export interface MosquittoOptions {
+  /** No log line per connection (thousands of fleet devices). */
+  quiet?: boolean;
+  /** No cap on the messages mosquitto queues or keeps in flight per client. By default it keeps 20
+   *  in flight and queues 1,000 per client, then drops QoS 1 messages: the lab's engine, one client
+   *  subscribed to every device's uplink, then loses reports when thousands of devices talk at once. */
+  unboundedQueues?: boolean;
+}
+
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mosquitto> {
   const dir = await mkdtemp(join(tmpdir(), 'mosq-'));
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
   await writeFile(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', 'log_type information',
     // "running", which says it is ready, is an information line; connections are noticed lines.
-    ...(options.quiet ? ['connection_messages false'] : []), ''].join('\n'));
+    ...(options.quiet ? ['connection_messages false'] : []),
+    ...(options.unboundedQueues ? ['max_inflight_messages 0', 'max_queued_messages 0'] : []), ''].join('\n'));
   const child: ChildProcess = spawn(binary(), ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   await new Promise<void>((resolve, reject) => {
