@@ -36,7 +36,7 @@ const VERDICT_WITHIN_SEC = 120;
 /** libuv threads of the agents' process (`--fleet-uv-threads=N`); see fleetRun. */
 const UV_THREADS = 64;
 /** Past this, jobs still open fail in their verdict and the run reports what it has. */
-const RUN_DEADLINE_MS = 5 * 60_000;
+const RUN_DEADLINE_MS = 3 * 60_000;
 const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 
 export async function fleetBench(quick: boolean): Promise<BenchRow[]> {
@@ -115,7 +115,10 @@ async function fleetRun(run: FleetRun): Promise<BenchRow[]> {
     const allVerdictsSec = (Date.now() - startedMs) / 1000;
     const labCpu = (await cpuSec(labPid)) - labCpuBefore;
     const brokerCpu = mosquitto ? (await cpuSec(mosquitto.pid)) - brokerCpuBefore : 0;
-    const done = await Promise.race([next('done'), new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the fleet process did not report every agent finished within 60 s of the last verdict (${verdictsLine(results)})`)), 60_000).unref())]);
+    // Agents still busy 30 s after the last verdict (a run past its deadline): the row says so, with
+    // the agents' process's peak read directly.
+    const unfinished = async (): Promise<FleetLine> => ({ event: 'unfinished', ...(await memoryMiB(child.pid as number)) });
+    const done = await Promise.race([next('done'), new Promise<null>((r) => setTimeout(() => r(null), 30_000).unref())]) ?? await unfinished();
     const labMem = await memoryMiB(labPid);
     const brokerMem = mosquitto ? await memoryMiB(mosquitto.pid) : undefined;
     const verified = results.filter((r) => r.status === 1).length;
@@ -131,7 +134,7 @@ async function fleetRun(run: FleetRun): Promise<BenchRow[]> {
       {
         suite: 'fleet', metric: `${label}, 1 MiB: first create → last verdict`, value: Number(allVerdictsSec.toFixed(1)), unit: 's',
         target: `< ${VERDICT_WITHIN_SEC}, each job's verdict within ${VERDICT_WITHIN_SEC} s of its create`, met: allVerdictsSec < VERDICT_WITHIN_SEC && slowest < VERDICT_WITHIN_SEC && verified === jobs,
-        note: `${verified}/${jobs} verified, ${done.finished ?? 0} agents upgraded, ${done.failed ?? 0} failed; create → verdict per job median ${median(perJob).toFixed(1)} s, max ${slowest.toFixed(1)} s; ${CREATES_IN_FLIGHT} creates in flight at most, watched at a 1 s poll with the API limits off; ${run.uvThreads} libuv threads in the agents' process; lab ${labCpu.toFixed(1)} CPU s over the run; ${agents} connections in ${((ready.connectMs ?? 0) / 1000).toFixed(1)} s, every version known ${(knownMs / 1000).toFixed(1)} s later; ${brokerNote}`,
+        note: `${verified}/${jobs} verified, ${done.event === 'done' ? `${done.finished ?? 0} agents upgraded, ${done.failed ?? 0} failed` : `agents still busy 30 s after the ${RUN_DEADLINE_MS / 60_000}-minute deadline`}; create → verdict per job median ${median(perJob).toFixed(1)} s, max ${slowest.toFixed(1)} s; ${CREATES_IN_FLIGHT} creates in flight at most, watched at a 1 s poll with the API limits off; ${run.uvThreads} libuv threads in the agents' process; lab ${labCpu.toFixed(1)} CPU s over the run; ${agents} connections in ${((ready.connectMs ?? 0) / 1000).toFixed(1)} s, every version known ${(knownMs / 1000).toFixed(1)} s later; ${brokerNote}`,
       },
       {
         suite: 'fleet', metric: `${label}: memory per agent, peak during the upgrades (idle connected)`, value: Math.round(perAgentPeakKiB), unit: 'KiB', target: '< 1024', met: perAgentPeakKiB < 1024,
@@ -152,10 +155,6 @@ async function fleetRun(run: FleetRun): Promise<BenchRow[]> {
     await mosquitto?.stop();
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-function verdictsLine(results: { status: number | null }[]): string {
-  return `${results.filter((r) => r.status === 1).length}/${results.length} verified`;
 }
 
 /** The fleet process's JSON lines: `next(event)` resolves with the first line of that event, or rejects if the process exits first. */
