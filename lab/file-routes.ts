@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { FaultState } from './faults.js';
+import type { ReadAhead } from './object-serving.js';
 import type { ObjectStore } from './object-store.js';
 import type { UrlSignerKey } from './url-signing.js';
 
@@ -22,6 +23,8 @@ export interface FileRouteContext {
   postObject?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   /** Count body and header bytes of an object download. */
   countServed: (bytes: number) => void;
+  /** Downloads in flight and the read-ahead each may hold. */
+  readAhead: ReadAhead;
 }
 
 export interface FileRoute {

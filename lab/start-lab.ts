@@ -18,7 +18,8 @@ import { EngineLink } from './engine-link.js';
 import { faultPlanSchema, FaultState, type FaultPlan } from './faults.js';
 import { FileServer } from './file-server.js';
 import { resolveLabOptions, type LabOptions, type LabOptionsInput } from './lab-options.js';
-import { utc } from './model.js';
+import { utc, type Firmware } from './model.js';
+import { ArrayIndex } from './array-index.js';
 import { OtaEngine } from './ota-engine.js';
 import { LAB_ACTIONS } from './actions/registry.js';
 import { LabStore } from './store.js';
@@ -80,9 +81,12 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
   const requests: ApiRequestRecord[] = [];
   const adminToken = store.state.adminToken as string;
   const closers: (() => Promise<void> | void)[] = [];
+  // Every download asks which firmware its object belongs to (for its fault plan): a map, not a scan.
+  const firmwareByObject = new ArrayIndex<Firmware>((f) => [f.firmwareUrl, ...f.multiFiles.map((m) => m.url)]
+    .map((url) => FileServer.objectKeyOf(url)).filter((k): k is string => k !== undefined));
   /** Set or clear a firmware's fault plan; the refusal in words, or undefined when applied. */
   const applyFault = (firmwareId: string, plan: unknown): string | undefined => {
-    if (!store.state.firmware.some((f) => f.firmwareId === firmwareId)) return `no firmware ${JSON.stringify(firmwareId)}`;
+    if (!store.find.firmware(firmwareId)) return `no firmware ${JSON.stringify(firmwareId)}`;
     if (plan === undefined) { faults.delete(firmwareId); return undefined; }
     const parsed = faultPlanSchema.safeParse(plan);
     if (!parsed.success) return `fault plan: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`;
@@ -101,7 +105,7 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
     // GenerateOTAUploadURL policies: upload within a minute, register within an hour (docs/platform.md).
     const uploads: ObjectUploads = new ObjectUploads({
       objectsDir: join(dataDir, 'objects'), clock, log, key: urlKey, base: () => files.base, objectUrl: (k) => files.objectUrl(k),
-      isRegistered: (k) => store.state.firmware.some((f) => FileServer.objectKeyOf(f.firmwareUrl) === k || f.multiFiles.some((m) => FileServer.objectKeyOf(m.url) === k)),
+      isRegistered: (k) => firmwareByObject.first(store.state.firmware, k) !== undefined,
       maxBytes: LIMITS.firmwareSizeMaxBytes, policyTtlMs: 60_000, purgeAfterMs: 3_600_000,
     });
     const files = new FileServer({
@@ -110,7 +114,7 @@ export async function startLab(input: LabOptionsInput = {}, deps: LabDeps = {}):
       adminToken,
       ...(tls ? { tls: { key: tls.key, cert: tls.cert } } : {}),
       faultFor: (key) => {
-        const fw = store.state.firmware.find((f) => FileServer.objectKeyOf(f.firmwareUrl) === key || f.multiFiles.some((m) => FileServer.objectKeyOf(m.url) === key));
+        const fw = firmwareByObject.first(store.state.firmware, key);
         if (!fw) return undefined;
         if (nextFault && !faults.has(fw.firmwareId)) { faults.set(fw.firmwareId, nextFault); nextFault = undefined; }
         return faults.get(fw.firmwareId);

@@ -5,17 +5,21 @@ import { writeFileAtomic } from '../shared/atomic-file.js';
 import { join } from 'node:path';
 import { OtaError } from '../shared/errors.js';
 import { emptyState, type LabState } from './model.js';
+import { StateLookups } from './state-lookups.js';
 
 const STATE_FILE = 'state.json';
 
 export class LabStore {
   readonly state: LabState;
+  /** The state's records by key (devices, tasks, jobs, firmware). */
+  readonly find: StateLookups;
   readonly #dir: string | undefined;
   #writing: Promise<void> = Promise.resolve();
   #dirty = false;
 
   private constructor(state: LabState, dir: string | undefined) {
     this.state = state;
+    this.find = new StateLookups(state);
     this.#dir = dir;
   }
 

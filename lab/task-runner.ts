@@ -50,25 +50,25 @@ export class TaskRunner {
   }
 
   device(id: DeviceId): Device | undefined {
-    return this.d.store.state.devices.find((d) => d.productKey === id.productKey && d.deviceName === id.deviceName);
+    return this.d.store.find.device(id.productKey, id.deviceName);
   }
 
   /** The one unfinished task a device has for a module, if any (a device has at most one). */
   activeTask(id: DeviceId, module?: string): Task | undefined {
-    return this.d.store.state.tasks.find((t) => t.productKey === id.productKey && t.deviceName === id.deviceName
-      && !FINAL_TASK_STATUSES.has(t.status) && (module === undefined || t.module === module));
+    return this.d.store.find.tasksOfDevice(id.productKey, id.deviceName)
+      .find((t) => !FINAL_TASK_STATUSES.has(t.status) && (module === undefined || t.module === module));
   }
 
   tasksOf(jobId: string): Task[] {
-    return this.d.store.state.tasks.filter((t) => t.jobId === jobId);
+    return this.d.store.find.tasksOfJob(jobId);
   }
 
   job(jobId: string): Job | undefined {
-    return this.d.store.state.jobs.find((j) => j.jobId === jobId);
+    return this.d.store.find.job(jobId);
   }
 
   firmware(firmwareId: string): Firmware | undefined {
-    return this.d.store.state.firmware.find((f) => f.firmwareId === firmwareId);
+    return this.d.store.find.firmware(firmwareId);
   }
 
   /** Send the notice to a QUEUED or NOTIFIED task's device if it is online and the job pushes. */

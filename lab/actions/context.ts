@@ -20,7 +20,7 @@ export type ActionResult = Record<string, unknown>;
 export type ActionHandler = (ctx: ActionContext) => ActionResult;
 
 export function findFirmware(ctx: ActionContext, firmwareId: string): Firmware {
-  const fw = ctx.store.state.firmware.find((f) => f.firmwareId === firmwareId);
+  const fw = ctx.store.find.firmware(firmwareId);
   if (!fw) throw apiError('iot.ota.FirmwareNotFound', `The firmware ${JSON.stringify(firmwareId)} does not exist.`);
   return fw;
 }

@@ -22,7 +22,7 @@ export const queryDeviceDetail: ActionHandler = (ctx) => {
   const iotId = ctx.params.optString('IotId', { maxLen: 64 });
   let dev: Device | undefined;
   if (iotId) {
-    dev = ctx.store.state.devices.find((d) => d.iotId === iotId);
+    dev = ctx.store.find.deviceByIotId(iotId);
   } else {
     const productKey = ctx.params.string('ProductKey', PRODUCT_KEY_RULE);
     const deviceName = ctx.params.string('DeviceName', DEVICE_NAME_RULE);

@@ -72,7 +72,7 @@ function jobInfo(job: Job): Record<string, unknown> {
 }
 
 export function findJob(ctx: Parameters<ActionHandler>[0], jobId: string): Job {
-  const job = ctx.store.state.jobs.find((j) => j.jobId === jobId);
+  const job = ctx.store.find.job(jobId);
   if (!job) throw apiError('iot.ota.InvalidJobId', `The job ${JSON.stringify(jobId)} does not exist.`);
   return job;
 }

@@ -67,7 +67,7 @@ function tasksById(ctx: ActionContext, name: string, max: number): Task[] {
   const repeated = ids.find((id, i) => ids.indexOf(id) !== i);
   if (repeated !== undefined) throw invalidParameter(`${name}.N`, `each ${name} once`, repeated);
   return ids.map((id) => {
-    const t = ctx.store.state.tasks.find((x) => x.taskId === id);
+    const t = ctx.store.find.task(id);
     if (!t) throw apiError('iot.ota.InvalidTaskId', `The task ${JSON.stringify(id)} does not exist.`);
     return t;
   });
@@ -107,7 +107,7 @@ export const cancelOtaTaskByDevice: ActionHandler = (ctx) => {
 function namedDevice(ctx: ActionContext): Device {
   const iotId = ctx.params.optString('IotId', { maxLen: 64 });
   if (iotId) {
-    const dev = ctx.store.state.devices.find((d) => d.iotId === iotId);
+    const dev = ctx.store.find.deviceByIotId(iotId);
     if (!dev) throw apiError('iot.device.NotExistedDevice', `No device has IotId ${JSON.stringify(iotId)}.`);
     return dev;
   }
@@ -140,8 +140,7 @@ export const listOtaUnfinishedTaskByDevice: ActionHandler = (ctx) => {
   const dev = namedDevice(ctx);
   const wanted = unfinishedFilter(ctx);
   const moduleName = ctx.params.optString('ModuleName');
-  const tasks = ctx.store.state.tasks.filter((t) => t.productKey === dev.productKey && t.deviceName === dev.deviceName
-    && !FINAL_TASK_STATUSES.has(t.status) && (wanted === undefined || wanted.includes(t.status))
+  const tasks = ctx.store.find.tasksOfDevice(dev.productKey, dev.deviceName).filter((t) => !FINAL_TASK_STATUSES.has(t.status) && (wanted === undefined || wanted.includes(t.status))
     && (moduleName === undefined || t.module === moduleName));
   return { Data: { SimpleOTATaskInfo: tasks.map((t) => deviceTaskRow(ctx, t)) } };
 };
