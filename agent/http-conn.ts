@@ -194,9 +194,16 @@ export class HttpConn {
     let used = chunk.length;
     if (ex.chunked) {
       const out: Buffer[] = [];
-      used = ex.chunked.feed(chunk, out);
+      let malformed: Error | undefined;
+      try {
+        used = ex.chunked.feed(chunk, out);
+      } catch (err) {
+        malformed = err as Error;
+      }
+      // The data decoded before a coding error still goes to disk (the resume starts after it).
       for (const b of out) more = body.push(b) && more;
       ex.received += out.reduce((s, b) => s + b.length, 0);
+      if (malformed) throw malformed;
     } else {
       if (f.kind === 'length') used = Math.min(chunk.length, f.bytes - ex.received);
       ex.received += used;
