@@ -5,12 +5,15 @@
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { OtaError } from '../shared/errors.js';
+import { BlockPool } from './block-pool.js';
 import { HttpConn, type ConnTarget } from './http-conn.js';
 
 export interface FetchResponse {
   status: number;
   headers: Readonly<Record<string, string | string[] | undefined>>;
   body: Readable;
+  /** Optional: the body's chunks, once written and digested, go back to be read into again. */
+  release?: (chunks: readonly Buffer[]) => void;
 }
 
 /** `signal` ends the request (waiting for the answer or reading the body) when it aborts. */
@@ -23,11 +26,12 @@ const IDLE_PER_SERVER = 4;
 
 export function createHttpFetcher(o: { ca?: Buffer; allowInsecureHttp: boolean }): Fetcher {
   const idle = new Map<string, HttpConn[]>();
+  const pool = new BlockPool();
 
   const take = (key: string, t: ConnTarget): HttpConn => {
     const list = idle.get(key) ?? [];
     for (let c = list.pop(); c; c = list.pop()) if (!c.closed) return c;
-    const conn = new HttpConn(t);
+    const conn = new HttpConn(t, pool);
     conn.onIdle = (c) => {
       const free = idle.get(key) ?? [];
       if (free.length >= IDLE_PER_SERVER) return c.destroy();

@@ -4,15 +4,14 @@
 // cost more CPU than hashing the bytes. A body stream that is not read pauses the socket, so memory
 // stays bounded by a few blocks whatever the server's speed.
 import { connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import type { BlockPool } from './block-pool.js';
+import { ResponseBody } from './response-body.js';
 import { ChunkedDecoder, MalformedResponse, framing, headEnd, keepsAlive, parseHead, type Framing, type ResponseHead } from './http-head.js';
 
-const BLOCK_BYTES = 1024 * 1024;
 /** A read is given at least this much room; a block with less left is left to its readers. */
 const MIN_READ_BYTES = 64 * 1024;
-/** Body chunks buffered before the socket pauses (each at most one read). */
-const BODY_CHUNKS = 8;
 /** Interim (1xx) responses skipped before the real one. */
 const MAX_INTERIM = 8;
 
@@ -28,45 +27,8 @@ export interface ConnResponse {
   status: number;
   headers: Record<string, string | string[]>;
   body: Readable;
-}
-
-/** The body stream; `socket` is the connection it came on. */
-class ResponseBody extends Readable {
-  constructor(readonly socket: Socket, private readonly onRead: () => void, private readonly onDestroy: (err: Error | null) => void) {
-    super({ objectMode: true, highWaterMark: BODY_CHUNKS });
-    // A cut may come while the reader is away (opening the part file): the error stays on the
-    // stream (its reader gets it), and is never an uncaught exception.
-    this.on('error', () => undefined);
-  }
-
-  #cut: Error | undefined;
-
-  /** The connection broke: the chunks that arrived before still reach the reader (they go to disk), then the error. */
-  cut(err: Error): void {
-    if (this.destroyed) return;
-    if (this.readableLength === 0) this.destroy(err);
-    else this.#cut = err;
-  }
-
-  override read(size?: number): unknown {
-    const chunk: unknown = super.read(size);
-    const err = this.#cut;
-    if (err && this.readableLength === 0) {
-      this.#cut = undefined;
-      // After the reader has this chunk in hand.
-      process.nextTick(() => this.destroy(err));
-    }
-    return chunk;
-  }
-
-  override _read(): void {
-    this.onRead();
-  }
-
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.onDestroy(err);
-    cb(err);
-  }
+  /** Gives body chunks back once written and digested: their blocks are read into again. */
+  release: (chunks: readonly Buffer[]) => void;
 }
 
 interface Exchange {
@@ -86,7 +48,7 @@ interface Exchange {
 
 export class HttpConn {
   readonly socket: Socket;
-  #block = Buffer.allocUnsafeSlow(BLOCK_BYTES);
+  #block: Buffer;
   #used = 0;
   #ex: Exchange | undefined;
   #closed = false;
@@ -97,14 +59,18 @@ export class HttpConn {
   /** Called when a response is fully read and the connection can carry another request. */
   onIdle: (conn: HttpConn) => void = () => undefined;
 
-  constructor(t: ConnTarget) {
+  constructor(t: ConnTarget, private readonly pool: BlockPool) {
+    this.#block = pool.take();
     const onread = { buffer: () => this.#tail(), callback: (n: number, buf: Uint8Array) => this.#onData(buf as Buffer, n) };
     // node:tls takes `onread` like node:net (the typings lack it).
     const tlsOptions: ConnectionOptions & { onread: OnReadOpts } = { host: t.host, port: t.port, servername: t.servername, ca: t.ca, onread, ALPNProtocols: ['http/1.1'] };
     this.socket = t.tls ? tlsConnect(tlsOptions) : netConnect({ host: t.host, port: t.port, onread });
     this.socket.on('error', (err) => this.#fail(err));
     this.socket.on('end', () => this.#onEnd());
-    this.socket.on('close', () => this.#onEnd());
+    this.socket.on('close', () => {
+      this.#onEnd();
+      this.pool.retire(this.#block);
+    });
     this.socket.on('timeout', () => this.#fail(new Error(`no data for ${this.#ex?.timeoutMs ?? 0} ms`)));
   }
 
@@ -132,7 +98,8 @@ export class HttpConn {
 
   #tail(): Buffer {
     if (this.#block.length - this.#used < MIN_READ_BYTES) {
-      this.#block = Buffer.allocUnsafeSlow(BLOCK_BYTES);
+      this.pool.retire(this.#block);
+      this.#block = this.pool.take();
       this.#used = 0;
     }
     return this.#block.subarray(this.#used);
@@ -183,7 +150,7 @@ export class HttpConn {
       if (this.#ex === ex) this.#fail(err ?? new Error('response body closed before its end'));
     });
     this.socket.setTimeout(ex.timeoutMs);
-    ex.resolve({ status: head.status, headers: head.headers, body: ex.body });
+    ex.resolve({ status: head.status, headers: head.headers, body: ex.body, release: (chunks) => this.pool.release(chunks) });
     return this.#onBody(ex, rest);
   }
 
@@ -201,13 +168,20 @@ export class HttpConn {
         malformed = err as Error;
       }
       // The data decoded before a coding error still goes to disk (the resume starts after it).
-      for (const b of out) more = body.push(b) && more;
+      for (const b of out) {
+        this.pool.handOut(b);
+        more = body.push(b) && more;
+      }
       ex.received += out.reduce((s, b) => s + b.length, 0);
       if (malformed) throw malformed;
     } else {
       if (f.kind === 'length') used = Math.min(chunk.length, f.bytes - ex.received);
       ex.received += used;
-      if (used > 0) more = body.push(used === chunk.length ? chunk : chunk.subarray(0, used));
+      if (used > 0) {
+        const b = used === chunk.length ? chunk : chunk.subarray(0, used);
+        this.pool.handOut(b);
+        more = body.push(b);
+      }
     }
     const done = ex.chunked ? ex.chunked.done : f.kind === 'length' && ex.received === f.bytes;
     if (!done) return more;
