@@ -81,7 +81,7 @@ export async function downloadFile(d: DownloadInput): Promise<DownloadResult> {
     await result.digester.seal();
     return result;
   } finally {
-    // Every path (done, failed, cancelled) frees the digesters' workers; the result's has its digest by now.
+    // Every path (done, failed, cancelled) frees the digesters; the result's has its digest by now.
     await Promise.all(digesters.map((g) => g.close()));
   }
 }

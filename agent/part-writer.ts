@@ -14,7 +14,7 @@ export interface Digester {
   update(chunks: readonly Buffer[]): Promise<void>;
   /** Resolves once every byte given is in the digest. */
   seal(): Promise<void>;
-  /** Frees what the digester holds (a worker thread): quick, idempotent, never throws. */
+  /** Frees what the digester holds: quick, idempotent, never throws. */
   close(): Promise<void>;
 }
 
