@@ -85,6 +85,8 @@ export class HttpConn {
       this.#ex = { timeoutMs, resolve, reject, headTimer, head: [], headBytes: 0, interim: 0, received: 0 };
       this.heardBack = false;
       this.requests++;
+      // A reused connection had the pool's idle timeout: the head has its own deadline above.
+      this.socket.setTimeout(0);
       this.socket.ref();
       this.socket.resume();
       this.socket.write(text);

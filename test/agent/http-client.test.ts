@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -147,6 +148,29 @@ describe('agent http client refusals', () => {
     const got = await download(url, 3000);
     expect(got.digest).toBe(sha(body));
   });
+
+  it('gives a reused keep-alive connection the full timeout for its answer (the idle timer is off)', async () => {
+    let n = 0;
+    const connections = new Set<unknown>();
+    const server = createHttpServer((req, res) => {
+      connections.add(req.socket);
+      // The second answer comes after the pool's 4 s idle timeout would have fired.
+      const answer = () => res.writeHead(200, { 'content-length': body.length }).end(body);
+      if (++n === 1) answer();
+      else setTimeout(answer, 4500);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanup.push(() => { server.closeAllConnections(); server.close(); });
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/fw.bin`;
+    const fetcher = createHttpFetcher({ allowInsecureHttp: true });
+    for (let i = 0; i < 2; i++) {
+      const r = await fetcher(url, { timeoutMs: 30_000 });
+      const chunks: Buffer[] = [];
+      for await (const c of r.body) chunks.push(c as Buffer);
+      expect(Buffer.concat(chunks).equals(body)).toBe(true);
+    }
+    expect(connections.size).toBe(1);
+  }, 20_000);
 
   it('downloads over TLS with the configured CA, and refuses a server it does not vouch for', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'http-client-tls-'));
