@@ -133,7 +133,8 @@ export class HttpConn {
     const bytes = ex.head.length === 1 ? chunk : Buffer.concat(ex.head, ex.headBytes);
     const end = headEnd(bytes);
     if (end < 0) {
-      ex.head = [bytes];
+      // Kept as a copy: the read block it came in may be reused before the head is complete.
+      ex.head = [ex.head.length === 1 ? Buffer.from(bytes) : bytes];
       return true;
     }
     const head = parseHead(bytes.subarray(0, end));
