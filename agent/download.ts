@@ -4,13 +4,12 @@
 // resume always asks for exactly the bytes after what is on disk and the digest covers exactly them.
 import { open, stat, statfs, truncate, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { Readable } from 'node:stream';
 import { backoffDelayMs } from '../shared/backoff.js';
 import type { Clock } from '../shared/clock.js';
 import { OtaError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { redactUrlSecrets } from '../shared/redact.js';
-import type { Fetcher } from './fetcher.js';
+import type { FetchResponse, Fetcher } from './fetcher.js';
 import { PartWriter, digestFile, writeFailed, type Digester } from './part-writer.js';
 
 /** Bounds shared by every file of one upgrade. */
@@ -82,7 +81,7 @@ export async function downloadFile(d: DownloadInput): Promise<DownloadResult> {
     await result.digester.seal();
     return result;
   } finally {
-    // Every path (done, failed, cancelled) frees the digesters' workers; the result's has its digest by now.
+    // Every path (done, failed, cancelled) frees the digesters; the result's has its digest by now.
     await Promise.all(digesters.map((g) => g.close()));
   }
 }
@@ -131,7 +130,7 @@ async function attempts(d: DownloadInput, newDigester: () => Digester): Promise<
       }
       if (res.status === 200 || res.status === 206) {
         const before = onDisk;
-        const got = await receive(d, res.body, onDisk, digester);
+        const got = await receive(d, res, onDisk, digester);
         onDisk = got.onDisk;
         fetchedBytes += onDisk - before;
         if (d.signal.aborted) throw cancelled();
@@ -169,7 +168,8 @@ interface Received {
 }
 
 /** Append the body to the part file; resolves with exactly what is on disk (fsynced) when the body ends or breaks. */
-async function receive(d: DownloadInput, body: Readable, start: number, digester: Digester): Promise<Received> {
+async function receive(d: DownloadInput, res: FetchResponse, start: number, digester: Digester): Promise<Received> {
+  const body = res.body;
   const out: Received = { onDisk: start };
   let fh: FileHandle;
   try {
@@ -195,7 +195,7 @@ async function receive(d: DownloadInput, body: Readable, start: number, digester
   const writer = new PartWriter(fh, digester, (n) => {
     out.onDisk += n;
     d.onBytes(out.onDisk);
-  });
+  }, res.release);
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
       if (received + chunk.length > d.size) throw failed(`server sent more than the ${d.size} bytes the notice declared`);

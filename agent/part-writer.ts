@@ -14,7 +14,7 @@ export interface Digester {
   update(chunks: readonly Buffer[]): Promise<void>;
   /** Resolves once every byte given is in the digest. */
   seal(): Promise<void>;
-  /** Frees what the digester holds (a worker thread): quick, idempotent, never throws. */
+  /** Frees what the digester holds: quick, idempotent, never throws. */
   close(): Promise<void>;
 }
 
@@ -34,6 +34,8 @@ export class PartWriter {
     private readonly digester: Digester,
     /** Called with the byte count of each list once it is written and given to the digester. */
     private readonly onWritten: (bytes: number) => void,
+    /** Gets each list back once it is written and digested (the fetcher reads into its blocks again). */
+    private readonly release?: (chunks: readonly Buffer[]) => void,
   ) {}
 
   /** Keeps the chunk. A promise means: wait for it before pushing more (the list before is still on its way). */
@@ -61,6 +63,7 @@ export class PartWriter {
       await writeAll(this.fh, list, bytes);
       this.onWritten(bytes);
       await this.digester.update(list);
+      this.release?.(list);
     });
     this.#chain = next;
     // Observed through push()'s or flush()'s promise; never an unhandled rejection in between.

@@ -16,7 +16,6 @@ import type { ProgressReporter } from './progress-reporter.js';
 import { beginRollback, canRollBack, rollBack } from './rollback.js';
 import { isFinal, moveUpgrade, type AgentStore, type UpgradeRecord, type UpgradeState } from './upgrade-state.js';
 import { digestFile } from './part-writer.js';
-import { createDigester } from './hash-worker.js';
 import { FirmwareDigester, signatureFor, type CheckedDigester, type SignatureCheck } from './verify.js';
 
 /** Shares of the 0–100 progress: the download dominates, install gets what the hook reports. */
@@ -92,7 +91,7 @@ export const download: Step = async (c) => {
     const done = before;
     const result = await downloadFile({
       url: f.url, size: f.size, partPath: f.partPath, fetcher: c.fetcher,
-      newDigester: () => createDigester(c.rec.signMethod, signatureCheck(c, f.name), f.size),
+      newDigester: () => new FirmwareDigester(c.rec.signMethod, signatureCheck(c, f.name)),
       limits, attempts, onAttemptFailed: persist, clock: c.clock, log: c.log, signal: c.signal, sleep: (ms) => sleepOn(c.clock, ms, c.signal),
       onBytes: (n) => c.progress.report(((done + n) / total) * DOWNLOAD_SHARE, 'downloading'),
     });

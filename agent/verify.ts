@@ -23,7 +23,8 @@ export interface DigestOutcome {
   signature: 'ok' | 'bad' | 'missing' | 'none';
 }
 
-/** Hashes in this thread: for small files (a worker costs more to start than it saves) and re-reads. */
+/** Hashes in this thread, each block once it is on disk. A worker thread was measured and dropped: with
+ *  the HTTP client's copy gone, posting blocks to it cost more CPU and RSS than the hash (bench/README.md). */
 export class FirmwareDigester implements CheckedDigester {
   readonly #hash: Hash;
   readonly #verify: Verify | undefined;

@@ -5,17 +5,16 @@ import { systemClock } from '../shared/clock.js';
 import { silentLogger } from '../shared/logger.js';
 import { downloadFile } from '../agent/download.js';
 import { createHttpFetcher } from '../agent/fetcher.js';
-import { createDigester } from '../agent/hash-worker.js';
-import type { CheckedDigester } from '../agent/verify.js';
+import { FirmwareDigester } from '../agent/verify.js';
 
 const [url, sizeText, partPath] = process.argv.slice(2) as [string, string, string];
 await rm(partPath, { force: true });
 const started = process.hrtime.bigint();
-let digester: CheckedDigester | undefined;
+let digester: FirmwareDigester | undefined;
 await downloadFile({
   url, size: Number(sizeText), partPath, fetcher: createHttpFetcher({ allowInsecureHttp: true }),
   // The digester the upgrade flow builds for a file of this size.
-  newDigester: () => (digester = createDigester('SHA256', undefined, Number(sizeText))),
+  newDigester: () => (digester = new FirmwareDigester('SHA256', undefined)),
   limits: { retries: 0, backoffBaseMs: 100, backoffMaxMs: 100, timeoutMs: 30_000, deadlineAtMs: Date.now() + 3_600_000, deadlineSec: 3600, minBytesPerSec: 0, rateWindowMs: 60_000 },
   attempts: { failedAttempts: 0 }, onAttemptFailed: () => Promise.resolve(), clock: systemClock, log: silentLogger(),
   signal: new AbortController().signal, sleep: () => Promise.resolve(), onBytes: () => undefined,
@@ -28,7 +27,7 @@ try {
   digest = String((err as { found?: string }).found);
 }
 const usage = process.resourceUsage();
-// CPU of the whole process (every thread, the hash worker's included), start-up excluded by neither
+// CPU of the whole process (every thread), start-up excluded by neither
 // side: the yardsticks' CPU includes their process start-up too.
 const cpuSec = (usage.userCPUTime + usage.systemCPUTime) / 1e6;
 process.stdout.write(`${JSON.stringify({ sec, cpuSec, digest, maxRssMiB: usage.maxRSS / 1024 })}\n`);
