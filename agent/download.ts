@@ -10,6 +10,7 @@ import { OtaError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { redactUrlSecrets } from '../shared/redact.js';
 import type { FetchResponse, Fetcher } from './fetcher.js';
+import { blockBytesFor } from './block-pool.js';
 import { PartWriter, digestFile, writeFailed, type Digester } from './part-writer.js';
 
 /** Bounds shared by every file of one upgrade. */
@@ -195,7 +196,7 @@ async function receive(d: DownloadInput, res: FetchResponse, start: number, dige
   const writer = new PartWriter(fh, digester, (n) => {
     out.onDisk += n;
     d.onBytes(out.onDisk);
-  }, res.release);
+  }, res.release, blockBytesFor(d.size - start));
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
       if (received + chunk.length > d.size) throw failed(`server sent more than the ${d.size} bytes the notice declared`);

@@ -6,12 +6,12 @@
 import { connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import type { BlockPool } from './block-pool.js';
+import { MIN_BLOCK_BYTES, blockBytesFor, type BlockPool } from './block-pool.js';
 import { ResponseBody } from './response-body.js';
 import { ChunkedDecoder, MalformedResponse, framing, headEnd, keepsAlive, parseHead, type Framing, type ResponseHead } from './http-head.js';
 
 /** A read is given at least this much room; a block with less left is left to its readers. */
-const MIN_READ_BYTES = 64 * 1024;
+const MIN_READ_BYTES = MIN_BLOCK_BYTES;
 /** Interim (1xx) responses skipped before the real one. */
 const MAX_INTERIM = 8;
 
@@ -48,7 +48,8 @@ interface Exchange {
 
 export class HttpConn {
   readonly socket: Socket;
-  #block: Buffer;
+  /** The block reads go into; none while the connection is idle (taken at its next read). */
+  #block: Buffer | undefined;
   #used = 0;
   #ex: Exchange | undefined;
   #closed = false;
@@ -60,7 +61,6 @@ export class HttpConn {
   onIdle: (conn: HttpConn) => void = () => undefined;
 
   constructor(t: ConnTarget, private readonly pool: BlockPool) {
-    this.#block = pool.take();
     const onread = { buffer: () => this.#tail(), callback: (n: number, buf: Uint8Array) => this.#onData(buf as Buffer, n) };
     // node:tls takes `onread` like node:net (the typings lack it).
     const tlsOptions: ConnectionOptions & { onread: OnReadOpts } = { host: t.host, port: t.port, servername: t.servername, ca: t.ca, onread, ALPNProtocols: ['http/1.1'] };
@@ -69,7 +69,7 @@ export class HttpConn {
     this.socket.on('end', () => this.#onEnd());
     this.socket.on('close', () => {
       this.#onEnd();
-      this.pool.retire(this.#block);
+      this.#dropBlock();
     });
     this.socket.on('timeout', () => this.#fail(new Error(`no data for ${this.#ex?.timeoutMs ?? 0} ms`)));
   }
@@ -99,12 +99,25 @@ export class HttpConn {
   }
 
   #tail(): Buffer {
-    if (this.#block.length - this.#used < MIN_READ_BYTES) {
-      this.pool.retire(this.#block);
-      this.#block = this.pool.take();
-      this.#used = 0;
+    if (!this.#block || this.#block.length - this.#used < MIN_READ_BYTES) {
+      this.#dropBlock();
+      this.#block = this.pool.take(this.#blockBytes());
     }
     return this.#block.subarray(this.#used);
+  }
+
+  /** The head comes in a small block; a body in blocks sized to what is left of it. */
+  #blockBytes(): number {
+    const ex = this.#ex;
+    if (!ex?.framing) return MIN_BLOCK_BYTES;
+    return ex.framing.kind === 'length' ? blockBytesFor(ex.framing.bytes - ex.received) : blockBytesFor(Infinity);
+  }
+
+  /** The current block gets no more reads: it is reused once its readers gave back what they took. */
+  #dropBlock(): void {
+    if (this.#block) this.pool.retire(this.#block);
+    this.#block = undefined;
+    this.#used = 0;
   }
 
   /** One read: `n` bytes at the start of the tail handed out. Returning false pauses the socket. */
@@ -189,6 +202,7 @@ export class HttpConn {
     const done = ex.chunked ? ex.chunked.done : f.kind === 'length' && ex.received === f.bytes;
     if (!done) return more;
     this.#ex = undefined;
+    this.#dropBlock();
     this.socket.setTimeout(0);
     body.push(null);
     // Bytes past the end of the body are not ours to read: such a connection is not reused.

@@ -36,13 +36,15 @@ export class PartWriter {
     private readonly onWritten: (bytes: number) => void,
     /** Gets each list back once it is written and digested (the fetcher reads into its blocks again). */
     private readonly release?: (chunks: readonly Buffer[]) => void,
+    /** Bytes held before a write: WRITE_BYTES, less for a small file (its blocks are smaller too). */
+    private readonly writeBytes = WRITE_BYTES,
   ) {}
 
   /** Keeps the chunk. A promise means: wait for it before pushing more (the list before is still on its way). */
   push(chunk: Buffer): Promise<void> | undefined {
     this.#list.push(chunk);
     this.#bytes += chunk.length;
-    return this.#bytes >= WRITE_BYTES || this.#list.length >= MAX_IOV ? this.#submit() : undefined;
+    return this.#bytes >= this.writeBytes || this.#list.length >= MAX_IOV ? this.#submit() : undefined;
   }
 
   /** Writes what is held and waits for every list to be written and digested; rejects with the first failure. */
