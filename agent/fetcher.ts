@@ -70,15 +70,20 @@ export function createHttpFetcher(o: { ca?: Buffer; allowInsecureHttp: boolean }
       const conn = take(key, t);
       // A shutdown must not wait for a server that never answers, nor for the rest of a body.
       const onAbort = () => conn.destroy(new Error('request cancelled'));
+      // Each listener goes with its request: a kept-alive socket carries every download the agent makes.
+      const done = () => {
+        signal?.removeEventListener('abort', onAbort);
+        conn.socket.off('close', done);
+      };
       if (signal?.aborted) onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
-      conn.socket.once('close', () => signal?.removeEventListener('abort', onAbort));
+      conn.socket.once('close', done);
       try {
         const res = await conn.request(text, timeoutMs);
-        res.body.once('close', () => signal?.removeEventListener('abort', onAbort));
+        res.body.once('close', done);
         return res;
       } catch (err) {
-        signal?.removeEventListener('abort', onAbort);
+        done();
         // A kept-alive connection the server closed before this request reached it: once more on a new one.
         if (conn.requests > 1 && !conn.heardBack && attempt === 0 && !signal?.aborted) continue;
         throw err;

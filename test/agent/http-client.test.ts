@@ -172,6 +172,34 @@ describe('agent http client refusals', () => {
     expect(connections.size).toBe(1);
   }, 20_000);
 
+  it('carries many requests on one keep-alive connection without piling listeners on its socket', async () => {
+    const connections = new Set<unknown>();
+    const server = createHttpServer((req, res) => {
+      connections.add(req.socket);
+      res.writeHead(200, { 'content-length': body.length }).end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanup.push(() => { server.closeAllConnections(); server.close(); });
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/fw.bin`;
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    cleanup.push(() => process.off('warning', onWarning));
+    const fetcher = createHttpFetcher({ allowInsecureHttp: true });
+    // An agent's downloads, each with its cancel signal: a listener per request on the shared socket
+    // would grow with every download the agent ever made (Node warns past 10).
+    for (let i = 0; i < 30; i++) {
+      const r = await fetcher(url, { timeoutMs: 30_000, signal: new AbortController().signal });
+      const chunks: Buffer[] = [];
+      for await (const c of r.body) chunks.push(c as Buffer);
+      expect(Buffer.concat(chunks).equals(body)).toBe(true);
+    }
+    // A warning is emitted on the next tick.
+    await new Promise((r) => setImmediate(r));
+    expect(connections.size).toBe(1);
+    expect(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning'))).toEqual([]);
+  }, 20_000);
+
   it('downloads over TLS with the configured CA, and refuses a server it does not vouch for', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'http-client-tls-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
