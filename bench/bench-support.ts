@@ -93,7 +93,16 @@ export async function untilVersionsKnown(call: ApiCall, conn: LabConnection, tim
   for (let i = 0; i < conn.devices.length; i += 100) {
     let waiting = conn.devices.slice(i, i + 100).map((d) => d.deviceName);
     for (;;) {
-      const rows = ((await call('BatchQueryDeviceDetail', { ProductKey: conn.productKey, DeviceName: waiting })).Data as { Data?: { DeviceName: string; FirmwareVersion?: string; Status?: string }[] }).Data ?? [];
+      let answer;
+      try {
+        answer = await call('BatchQueryDeviceDetail', { ProductKey: conn.productKey, DeviceName: waiting });
+      } catch (err) {
+        // A lab with its API limits on (the verify suites) refuses a fast poll: wait and ask again.
+        if (!String((err as { details?: { platformCode?: string } }).details?.platformCode).startsWith('Throttling')) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
+      const rows = (answer.Data as { Data?: { DeviceName: string; FirmwareVersion?: string; Status?: string }[] }).Data ?? [];
       const known = new Set(rows.filter((r) => r.FirmwareVersion).map((r) => r.DeviceName));
       waiting = waiting.filter((n) => !known.has(n));
       if (waiting.length === 0) break;
@@ -101,7 +110,7 @@ export async function untilVersionsKnown(call: ApiCall, conn: LabConnection, tim
         const status = rows.find((r) => r.DeviceName === waiting[0])?.Status ?? 'unknown';
         throw new Error(`${waiting.length} device(s), e.g. ${waiting[0]}, had not reported a version ${timeoutMs / 1000} s after their agents started (status ${status})`);
       }
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
   return Date.now() - startedMs;
