@@ -55,10 +55,12 @@ for (const [name, run] of Object.entries(suites)) {
 }
 rows.sort((a, b) => Object.keys(suites).indexOf(a.key) - Object.keys(suites).indexOf(b.key));
 
+// A `|` in a cell (curl|tee|openssl) would end it.
+const cell = (text: string) => text.replace(/\|/g, '\\|');
 const table = [
   '| suite | metric | value | target | met | note |',
   '| --- | --- | ---: | --- | --- | --- |',
-  ...rows.map((r) => `| ${r.suite} | ${r.metric} | ${Number.isNaN(r.value) ? '—' : r.value} ${r.unit} | ${r.target ?? ''} | ${r.met === undefined ? '' : r.met ? 'yes' : '**no**'} | ${r.note ?? ''} |`),
+  ...rows.map((r) => `| ${cell(r.suite)} | ${cell(r.metric)} | ${Number.isNaN(r.value) ? '—' : r.value} ${r.unit} | ${cell(r.target ?? '')} | ${r.met === undefined ? '' : r.met ? 'yes' : '**no**'} | ${cell(r.note ?? '')} |`),
 ].join('\n');
 process.stdout.write(`${table}\n`);
 await writeFile(out, `${JSON.stringify({ when: new Date().toISOString(), quick, node: process.version, cpus: cpus().length, rows }, null, 2)}\n`);
