@@ -37,7 +37,7 @@ function quietOutput<T>(y: Argv<T>) {
 function watching<T>(y: Argv<T>) {
   return quietOutput(jsonOutput(y, 'ota-verify/result@2'))
     .option('junit', { type: 'string', describe: 'a file to write a JUnit XML report to' })
-    .option('poll-min-ms', { type: 'number', default: WATCH_DEFAULTS.pollMinMs, describe: 'shortest interval between two polls of a job, in ms (while devices move)' })
+    .option('poll-min-ms', { type: 'number', default: WATCH_DEFAULTS.pollMinMs, describe: 'shortest interval between two regular polls of a job, in ms (while devices move); when the benches look about to end, an early poll may come 250 ms after the last, only while the API budget is idle' })
     .option('poll-max-ms', { type: 'number', default: WATCH_DEFAULTS.pollMaxMs, describe: 'longest interval between two polls, in ms (while nothing changes)' })
     .option('cancel-on-interrupt', { type: 'boolean', default: false, describe: 'Ctrl-C cancels the job instead of only stopping the watch' })
     .option('start-timeout-minutes', { type: 'number', default: 10, describe: 'a number of minutes (fractions allowed): a bench with no progress this long after this run first sees its task fails (offline, agent not running) and its task is cancelled; 0 waits forever' })
