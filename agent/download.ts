@@ -70,26 +70,8 @@ export async function ensureFreeSpace(dir: string, needBytes: number): Promise<v
 }
 
 export async function downloadFile(d: DownloadInput): Promise<DownloadResult> {
-  const digesters: Digester[] = [];
-  const newDigester = () => {
-    const g = d.newDigester();
-    digesters.push(g);
-    return g;
-  };
-  let result: DownloadResult | undefined;
-  try {
-    result = await attempts(d, newDigester);
-    await result.digester.seal();
-    return result;
-  } finally {
-    // Every path (done, failed, cancelled) frees the digesters; the result's has its digest by now.
-    await Promise.all(digesters.map((g) => g.close()));
-  }
-}
-
-async function attempts(d: DownloadInput, newDigester: () => Digester): Promise<DownloadResult> {
   const file = basename(d.partPath);
-  let digester = newDigester();
+  let digester = d.newDigester();
   let onDisk = await rehashPartial(d, digester);
   // The most the part file ever held: getting past it is progress, whatever the server did.
   let highWater = onDisk;
@@ -117,8 +99,7 @@ async function attempts(d: DownloadInput, newDigester: () => Digester): Promise<
         await truncate(d.partPath, 0);
         restarted = true;
         onDisk = 0;
-        void digester.close();
-        digester = newDigester();
+        digester = d.newDigester();
       } else if (res.status === 206) {
         const m = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
         if (!m || Number(m[1]) !== onDisk) {

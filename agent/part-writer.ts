@@ -9,13 +9,8 @@ import { OtaError, errorMessage } from '../shared/errors.js';
 
 /** Whatever consumes the bytes besides the file: the digest, and the signature check when configured. */
 export interface Digester {
-  /** Takes bytes that are on disk now, in file order (what it keeps past the call, it copies).
-   *  Resolves once the digester can take more. */
-  update(chunks: readonly Buffer[]): Promise<void>;
-  /** Resolves once every byte given is in the digest. */
-  seal(): Promise<void>;
-  /** Frees what the digester holds: quick, idempotent, never throws. */
-  close(): Promise<void>;
+  /** Takes bytes that are on disk now, in file order (what it keeps past the call, it copies). */
+  update(chunks: readonly Buffer[]): void;
 }
 
 export const WRITE_BYTES = 1024 * 1024;
@@ -64,7 +59,7 @@ export class PartWriter {
     const next = this.#chain.then(async () => {
       await writeAll(this.fh, list, bytes);
       this.onWritten(bytes);
-      await this.digester.update(list);
+      this.digester.update(list);
       this.release?.(list);
     });
     this.#chain = next;
@@ -109,7 +104,7 @@ export async function digestFile(path: string, digester: Digester): Promise<void
       const block = Buffer.allocUnsafe(WRITE_BYTES);
       const { bytesRead } = await fh.read(block, 0, block.length, null);
       if (bytesRead === 0) return;
-      await digester.update([block.subarray(0, bytesRead)]);
+      digester.update([block.subarray(0, bytesRead)]);
     }
   } finally {
     await fh.close().catch(() => undefined);

@@ -242,7 +242,6 @@ async function rehash(c: FlowContext, path: string, fileName: string): Promise<F
   const d = new FirmwareDigester(c.rec.signMethod, signatureCheck(c, fileName));
   try {
     await digestFile(path, d);
-    await d.seal();
   } catch (err) {
     throw new OtaError('VERIFY_FAILED', `downloaded file is gone: ${errorMessage(err)}`);
   }

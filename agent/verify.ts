@@ -11,14 +11,14 @@ export interface SignatureCheck {
   signatureB64: string | undefined;
 }
 
-/** A digester whose result can be checked once it is sealed. */
+/** A digester whose result can be checked once every byte is in. */
 export interface CheckedDigester extends Digester {
-  /** Throws VERIFY_FAILED (step -3) naming what did not match. */
+  /** Ends the digest (no more updates) and throws VERIFY_FAILED (step -3) naming what did not match. */
   check(expectedDigest: string): void;
 }
 
-/** The outcome of a sealed digest: the hex digest, and the signature's verdict when one is configured. */
-export interface DigestOutcome {
+/** The outcome of a digest: the hex digest, and the signature's verdict when one is configured. */
+interface DigestOutcome {
   digest: string;
   signature: 'ok' | 'bad' | 'missing' | 'none';
 }
@@ -37,41 +37,30 @@ export class FirmwareDigester implements CheckedDigester {
     this.#verify = signature ? createVerify('sha256') : undefined;
   }
 
-  update(chunks: readonly Buffer[]): Promise<void> {
+  update(chunks: readonly Buffer[]): void {
     for (const c of chunks) {
       this.#hash.update(c);
       this.#verify?.update(c);
     }
-    return Promise.resolve();
-  }
-
-  seal(): Promise<void> {
-    if (!this.#outcome) {
-      const s = this.#signature;
-      this.#outcome = {
-        digest: this.#hash.digest('hex'),
-        signature: !s || !this.#verify ? 'none' : !s.signatureB64 ? 'missing' : verifies(this.#verify, s) ? 'ok' : 'bad',
-      };
-    }
-    return Promise.resolve();
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
   }
 
   check(expectedDigest: string): void {
-    if (!this.#outcome) throw new Error('check before seal');
+    const s = this.#signature;
+    // A hash ends once: the first check computes the outcome, later ones read it.
+    this.#outcome ??= {
+      digest: this.#hash.digest('hex'),
+      signature: !s || !this.#verify ? 'none' : !s.signatureB64 ? 'missing' : verifies(this.#verify, s) ? 'ok' : 'bad',
+    };
     checkOutcome(this.#outcome, expectedDigest);
   }
 }
 
-export function hashAlgorithm(signMethod: SignMethod): 'md5' | 'sha256' {
+function hashAlgorithm(signMethod: SignMethod): 'md5' | 'sha256' {
   return signMethod === 'MD5' ? 'md5' : 'sha256';
 }
 
 /** The digest first (a wrong file is a wrong file, signed or not), then the signature. */
-export function checkOutcome(o: DigestOutcome, expectedDigest: string): void {
+function checkOutcome(o: DigestOutcome, expectedDigest: string): void {
   if (o.digest.toLowerCase() !== expectedDigest.toLowerCase()) {
     throw new OtaError('VERIFY_FAILED', `digest mismatch: got ${o.digest.slice(0, 16)}…, expected ${expectedDigest.slice(0, 16).toLowerCase()}…`, { expected: expectedDigest, found: o.digest });
   }
@@ -89,7 +78,7 @@ function verifies(v: Verify, s: SignatureCheck): boolean {
 }
 
 /** Verify.verify's arguments for a configured key and a present signature. */
-export function verifyArgs(s: SignatureCheck): [KeyObject | { key: KeyObject; dsaEncoding: 'ieee-p1363' }, Buffer] {
+function verifyArgs(s: SignatureCheck): [KeyObject | { key: KeyObject; dsaEncoding: 'ieee-p1363' }, Buffer] {
   const sig = Buffer.from(s.signatureB64 ?? '', 'base64');
   // ECDSA signatures come DER-encoded from openssl, or raw r||s from some signers: accept both. A
   // Verify object can be used once, so pick the encoding from the length: P-256 raw ones are 64 bytes.
