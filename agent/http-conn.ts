@@ -10,8 +10,6 @@ import { MIN_BLOCK_BYTES, blockBytesFor, type BlockPool } from './block-pool.js'
 import { ResponseBody } from './response-body.js';
 import { ChunkedDecoder, MalformedResponse, framing, headEnd, keepsAlive, parseHead, type Framing, type ResponseHead } from './http-head.js';
 
-/** A read is given at least this much room; a block with less left is left to its readers. */
-const MIN_READ_BYTES = MIN_BLOCK_BYTES;
 /** Interim (1xx) responses skipped before the real one. */
 const MAX_INTERIM = 8;
 
@@ -99,7 +97,8 @@ export class HttpConn {
   }
 
   #tail(): Buffer {
-    if (!this.#block || this.#block.length - this.#used < MIN_READ_BYTES) {
+    // A read is given at least a smallest block's room; a block with less left is left to its readers.
+    if (!this.#block || this.#block.length - this.#used < MIN_BLOCK_BYTES) {
       this.#dropBlock();
       this.#block = this.pool.take(this.#blockBytes());
     }
