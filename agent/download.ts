@@ -11,7 +11,8 @@ import type { Logger } from '../shared/logger.js';
 import { redactUrlSecrets } from '../shared/redact.js';
 import type { FetchResponse, Fetcher } from './fetcher.js';
 import { blockBytesFor } from './block-pool.js';
-import { PartWriter, digestFile, writeFailed, type Digester } from './part-writer.js';
+import { PartWriter, writeFailed } from './part-writer.js';
+import type { CheckedDigester } from './verify.js';
 
 /** Bounds shared by every file of one upgrade. */
 export interface DownloadLimits {
@@ -35,7 +36,7 @@ export interface DownloadInput {
   partPath: string;
   fetcher: Fetcher;
   /** A fresh digester per start from byte 0 (the download closes it when it is not returned). */
-  newDigester: () => Digester;
+  newDigester: () => CheckedDigester;
   limits: DownloadLimits;
   /** Failed attempts so far for the whole upgrade (the caller persists it in onAttemptFailed). */
   attempts: { failedAttempts: number };
@@ -48,8 +49,8 @@ export interface DownloadInput {
 }
 
 export interface DownloadResult {
-  /** Sealed: every byte of the file is in it. */
-  digester: Digester;
+  /** Every byte of the file is in it (or on its way to it): check it, or close it. */
+  digester: CheckedDigester;
   /** Bytes fetched over the network in this call (resume keeps this under the size). */
   fetchedBytes: number;
 }
@@ -70,15 +71,25 @@ export async function ensureFreeSpace(dir: string, needBytes: number): Promise<v
 }
 
 export async function downloadFile(d: DownloadInput): Promise<DownloadResult> {
+  const current = { digester: d.newDigester() };
+  try {
+    return await runAttempts(d, current);
+  } catch (err) {
+    // No one will check it: let go of its worker.
+    current.digester.close();
+    throw err;
+  }
+}
+
+async function runAttempts(d: DownloadInput, current: { digester: CheckedDigester }): Promise<DownloadResult> {
   const file = basename(d.partPath);
-  let digester = d.newDigester();
-  let onDisk = await rehashPartial(d, digester);
+  let onDisk = await rehashPartial(d, current.digester);
   // The most the part file ever held: getting past it is progress, whatever the server did.
   let highWater = onDisk;
   let fetchedBytes = 0;
   for (;;) {
     if (d.signal.aborted) throw cancelled();
-    if (onDisk === d.size) return { digester, fetchedBytes };
+    if (onDisk === d.size) return { digester: current.digester, fetchedBytes };
     if (d.clock.now() >= d.limits.deadlineAtMs) throw failed(`not downloaded within ${d.limits.deadlineSec} s (downloadDeadlineSec); ${onDisk} of ${d.size} bytes`);
     let problem = 'no attempt made';
     let progressed = false;
@@ -99,7 +110,8 @@ export async function downloadFile(d: DownloadInput): Promise<DownloadResult> {
         await truncate(d.partPath, 0);
         restarted = true;
         onDisk = 0;
-        digester = d.newDigester();
+        current.digester.close();
+        current.digester = d.newDigester();
       } else if (res.status === 206) {
         const m = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
         if (!m || Number(m[1]) !== onDisk) {
@@ -112,12 +124,12 @@ export async function downloadFile(d: DownloadInput): Promise<DownloadResult> {
       }
       if (res.status === 200 || res.status === 206) {
         const before = onDisk;
-        const got = await receive(d, res, onDisk, digester);
+        const got = await receive(d, res, onDisk, current.digester);
         onDisk = got.onDisk;
         fetchedBytes += onDisk - before;
         if (d.signal.aborted) throw cancelled();
         if (got.stop === 'deadline') throw failed(`not downloaded within ${d.limits.deadlineSec} s (downloadDeadlineSec); ${onDisk} of ${d.size} bytes`);
-        if (onDisk === d.size) return { digester, fetchedBytes };
+        if (onDisk === d.size) return { digester: current.digester, fetchedBytes };
         problem = got.stop === 'slow'
           ? `slower than ${d.limits.minBytesPerSec} B/s over ${d.limits.rateWindowMs / 1000} s (downloadMinBytesPerSec) at ${onDisk} bytes`
           : `connection lost after ${onDisk} bytes: ${got.cut ?? 'response ended early'}`;
@@ -150,7 +162,7 @@ interface Received {
 }
 
 /** Append the body to the part file; resolves with exactly what is on disk (fsynced) when the body ends or breaks. */
-async function receive(d: DownloadInput, res: FetchResponse, start: number, digester: Digester): Promise<Received> {
+async function receive(d: DownloadInput, res: FetchResponse, start: number, digester: CheckedDigester): Promise<Received> {
   const body = res.body;
   const out: Received = { onDisk: start };
   let fh: FileHandle;
@@ -174,7 +186,7 @@ async function receive(d: DownloadInput, res: FetchResponse, start: number, dige
   d.signal.addEventListener('abort', onAbort, { once: true });
   let fatal: OtaError | undefined;
   let received = start;
-  const writer = new PartWriter(fh, digester, (n) => {
+  const writer = new PartWriter(fh, start, digester, (n) => {
     out.onDisk += n;
     d.onBytes(out.onDisk);
   }, res.release, blockBytesFor(d.size - start));
@@ -214,7 +226,7 @@ async function receive(d: DownloadInput, res: FetchResponse, start: number, dige
 }
 
 /** Feed the part file already on disk into a fresh digester; a part larger than the size is discarded. */
-async function rehashPartial(d: DownloadInput, digester: Digester): Promise<number> {
+async function rehashPartial(d: DownloadInput, digester: CheckedDigester): Promise<number> {
   let size = 0;
   try {
     size = (await stat(d.partPath)).size;
@@ -226,7 +238,7 @@ async function rehashPartial(d: DownloadInput, digester: Digester): Promise<numb
     return 0;
   }
   if (size === 0) return 0;
-  await digestFile(d.partPath, digester);
+  await digester.readFile(size);
   d.onBytes(size);
   return size;
 }

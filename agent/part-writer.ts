@@ -4,16 +4,23 @@
 // costs more CPU than the bytes themselves. The chunks are kept as they came (no copy) until
 // WRITE_BYTES are held, then written with one writev; one write is on its way while the next list
 // fills, and the body is not read on while both are taken, so memory stays bounded.
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { OtaError, errorMessage } from '../shared/errors.js';
 
 /** Whatever consumes the bytes besides the file: the digest, and the signature check when configured. */
 export interface Digester {
-  /** Takes bytes that are on disk now, in file order (what it keeps past the call, it copies). */
-  update(chunks: readonly Buffer[]): void;
+  /** The part file holds `onDiskBytes` bytes now, `chunks` being the last ones written, in file order
+   *  (a digester hashes them, or reads them back from the file; what it keeps past the call, it copies). */
+  written(chunks: readonly Buffer[], onDiskBytes: number): void;
+  /** Takes in the first `bytes` bytes the part file already holds (a resume, a check after a restart). */
+  readFile(bytes: number): Promise<void>;
 }
 
 export const WRITE_BYTES = 1024 * 1024;
+/** A large download asks the kernel to write its pages out every this many bytes, while it goes on
+ *  receiving: otherwise the dirty pages wait for the fsync at the end (the kernel starts on its own
+ *  only past a share of the RAM) and the whole file's write-out is added to the download's time. */
+export const FLUSH_BEHIND_BYTES = 32 * 1024 * 1024;
 /** writev takes at most IOV_MAX (1024 on Linux) buffers per call. */
 const MAX_IOV = 1024;
 
@@ -23,9 +30,18 @@ export class PartWriter {
   /** The write and digest of the last submitted list (each waits for the one before). */
   #chain: Promise<void> = Promise.resolve();
   #pending = false;
+  /** Bytes in the part file once the lists submitted so far are written. */
+  #onDisk: number;
+  /** Written since the last flush-behind began. */
+  #unflushed = 0;
+  /** The flush-behind under way, if any (one at a time: the next begins when it ends). */
+  #flushing: Promise<void> | undefined;
+  #flushFailure: unknown;
 
   constructor(
     private readonly fh: FileHandle,
+    /** The part file's size when this writer starts appending to it. */
+    startBytes: number,
     private readonly digester: Digester,
     /** Called with the byte count of each list once it is written and given to the digester. */
     private readonly onWritten: (bytes: number) => void,
@@ -33,7 +49,9 @@ export class PartWriter {
     private readonly release?: (chunks: readonly Buffer[]) => void,
     /** Bytes held before a write: WRITE_BYTES, less for a small file (its blocks are smaller too). */
     private readonly writeBytes = WRITE_BYTES,
-  ) {}
+  ) {
+    this.#onDisk = startBytes;
+  }
 
   /** Keeps the chunk. A promise means: wait for it before pushing more (the list before is still on its way). */
   push(chunk: Buffer): Promise<void> | undefined {
@@ -42,10 +60,28 @@ export class PartWriter {
     return this.#bytes >= this.writeBytes || this.#list.length >= MAX_IOV ? this.#submit() : undefined;
   }
 
-  /** Writes what is held and waits for every list to be written and digested; rejects with the first failure. */
+  /** Writes what is held and waits for every list to be written and digested, and for the write-out
+   *  under way; rejects with the first failure. The caller still fsyncs: what is written since is not out. */
   async flush(): Promise<void> {
     if (this.#bytes > 0) void this.#submit();
-    await this.#chain;
+    try {
+      await this.#chain;
+    } finally {
+      await this.#flushing;
+    }
+    if (this.#flushFailure !== undefined) throw writeFailed(this.#flushFailure);
+  }
+
+  /** Starts writing the file's dirty pages out once FLUSH_BEHIND_BYTES are written since the last
+   *  start; a failure (an I/O error) is kept for flush(), which the download's end awaits. */
+  #flushBehind(bytes: number): void {
+    this.#unflushed += bytes;
+    if (this.#unflushed < FLUSH_BEHIND_BYTES || this.#flushing) return;
+    this.#unflushed = 0;
+    this.#flushing = this.fh.datasync().then(
+      () => { this.#flushing = undefined; },
+      (err: unknown) => { this.#flushFailure ??= err; this.#flushing = undefined; },
+    );
   }
 
   /** Queues the held list; returns the previous list's promise when it is still in flight. */
@@ -58,8 +94,10 @@ export class PartWriter {
     this.#pending = true;
     const next = this.#chain.then(async () => {
       await writeAll(this.fh, list, bytes);
+      this.#onDisk += bytes;
+      this.#flushBehind(bytes);
       this.onWritten(bytes);
-      this.digester.update(list);
+      this.digester.written(list, this.#onDisk);
       this.release?.(list);
     });
     this.#chain = next;
@@ -93,20 +131,5 @@ async function writeAll(fh: FileHandle, list: Buffer[], bytes: number): Promise<
   } catch (err) {
     // Disk full, quota, I/O error: step -2, and the part file holds what was written before.
     throw writeFailed(err);
-  }
-}
-
-/** Feeds a file on disk into the digester (a resumed part file, or a re-check after a restart). */
-export async function digestFile(path: string, digester: Digester): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    for (;;) {
-      const block = Buffer.allocUnsafe(WRITE_BYTES);
-      const { bytesRead } = await fh.read(block, 0, block.length, null);
-      if (bytesRead === 0) return;
-      digester.update([block.subarray(0, bytesRead)]);
-    }
-  } finally {
-    await fh.close().catch(() => undefined);
   }
 }

@@ -15,8 +15,8 @@ import { runInstallHook, simulateInstall, type InstallFacts } from './install-ho
 import type { ProgressReporter } from './progress-reporter.js';
 import { beginRollback, canRollBack, rollBack } from './rollback.js';
 import { isFinal, moveUpgrade, type AgentStore, type UpgradeRecord, type UpgradeState } from './upgrade-state.js';
-import { digestFile } from './part-writer.js';
-import { FirmwareDigester, signatureFor, type CheckedDigester, type SignatureCheck } from './verify.js';
+import { FirmwareDigester, fileGone, signatureFor, type CheckedDigester, type SignatureCheck } from './verify.js';
+import { createDigester } from './worker-digester.js';
 
 /** Shares of the 0–100 progress: the download dominates, install gets what the hook reports. */
 const DOWNLOAD_SHARE = 80;
@@ -91,11 +91,11 @@ export const download: Step = async (c) => {
     const done = before;
     const result = await downloadFile({
       url: f.url, size: f.size, partPath: f.partPath, fetcher: c.fetcher,
-      newDigester: () => new FirmwareDigester(c.rec.signMethod, signatureCheck(c, f.name)),
+      newDigester: () => createDigester({ partPath: f.partPath, sizeBytes: f.size, signMethod: c.rec.signMethod, signature: signatureCheck(c, f.name), log: c.log }),
       limits, attempts, onAttemptFailed: persist, clock: c.clock, log: c.log, signal: c.signal, sleep: (ms) => sleepOn(c.clock, ms, c.signal),
       onBytes: (n) => c.progress.report(((done + n) / total) * DOWNLOAD_SHARE, 'downloading'),
     });
-    c.digesters.push(result.digester as CheckedDigester);
+    c.digesters.push(result.digester);
     c.log.info({ file: f.name, size: f.size, fetchedBytes: result.fetchedBytes }, 'downloaded');
     before += f.size;
   }
@@ -114,7 +114,7 @@ async function checkFiles(c: FlowContext): Promise<void> {
     for (const [i, f] of c.rec.files.entries()) {
       // After a restart the digest is rebuilt from the file on disk.
       const digester = c.digesters?.[i] ?? await rehash(c, f.partPath, f.name);
-      digester.check(f.sign);
+      await digester.check(f.sign);
     }
   } catch (err) {
     // A file that failed its check must never be installed later by mistake.
@@ -192,6 +192,16 @@ export function failureStep(err: unknown, during?: UpgradeState): number {
  *  A failure after the install started puts the previous firmware back where the bench can
  *  (rolling-back, which itself ends in failed or needs-recovery and reports the failure). */
 export async function runFlow(c: FlowContext): Promise<FlowOutcome> {
+  try {
+    return await runSteps(c);
+  } finally {
+    // Digests not checked (the flow failed or stopped before the verify step) let go of their workers.
+    for (const d of c.digesters ?? []) d.close();
+    c.digesters = undefined;
+  }
+}
+
+async function runSteps(c: FlowContext): Promise<FlowOutcome> {
   let during = c.rec.state;
   try {
     for (;;) {
@@ -239,11 +249,12 @@ function signatureCheck(c: FlowContext, fileName: string): SignatureCheck | unde
 
 async function rehash(c: FlowContext, path: string, fileName: string): Promise<FirmwareDigester> {
   // In this thread: after a restart only, and the hash is all this step does.
-  const d = new FirmwareDigester(c.rec.signMethod, signatureCheck(c, fileName));
+  const d = new FirmwareDigester(path, c.rec.signMethod, signatureCheck(c, fileName));
   try {
-    await digestFile(path, d);
+    const { size } = await stat(path);
+    await d.readFile(size);
   } catch (err) {
-    throw new OtaError('VERIFY_FAILED', `downloaded file is gone: ${errorMessage(err)}`);
+    throw fileGone(err);
   }
   return d;
 }

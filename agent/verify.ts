@@ -1,9 +1,11 @@
 // Verify: the digest proves the download matches what the platform holds; the detached signature
-// (when a public key is configured) proves who built it. Both are fed while the bytes arrive.
+// (when a public key is configured) proves who built it. Both are fed as the bytes reach the disk: in
+// this thread for a small file, on a worker for a large one (worker-digester.ts).
 import { createHash, createVerify, type KeyObject, type Hash, type Verify } from 'node:crypto';
-import { OtaError } from '../shared/errors.js';
+import { open } from 'node:fs/promises';
+import { OtaError, errorMessage } from '../shared/errors.js';
 import type { SignMethod } from '../shared/messages.js';
-import type { Digester } from './part-writer.js';
+import { WRITE_BYTES as READ_BYTES, type Digester } from './part-writer.js';
 
 /** What the signature check needs: the configured key and the file's signature from the notice. */
 export interface SignatureCheck {
@@ -13,54 +15,84 @@ export interface SignatureCheck {
 
 /** A digester whose result can be checked once every byte is in. */
 export interface CheckedDigester extends Digester {
-  /** Ends the digest (no more updates) and throws VERIFY_FAILED (step -3) naming what did not match. */
-  check(expectedDigest: string): void;
+  /** Ends the digest (no more updates) and rejects with VERIFY_FAILED (step -3) naming what did not match. */
+  check(expectedDigest: string): Promise<void>;
+  /** Lets go of what the digest holds (a worker thread) when it will not be checked. Idempotent. */
+  close(): void;
 }
 
 /** The outcome of a digest: the hex digest, and the signature's verdict when one is configured. */
-interface DigestOutcome {
+export interface DigestOutcome {
   digest: string;
   signature: 'ok' | 'bad' | 'missing' | 'none';
 }
 
-/** Hashes in this thread, each block once it is on disk. A worker thread was measured and dropped: with
- *  the HTTP client's copy gone, posting blocks to it cost more CPU and RSS than the hash (bench/README.md). */
+/** Hashes in this thread: a small file as each block reaches the disk, and any file read back from
+ *  disk (a resume, a check after a restart, or when the hash worker of a large one failed). */
 export class FirmwareDigester implements CheckedDigester {
   readonly #hash: Hash;
   readonly #verify: Verify | undefined;
   readonly #signature: SignatureCheck | undefined;
   #outcome: DigestOutcome | undefined;
 
-  constructor(signMethod: SignMethod, signature: SignatureCheck | undefined) {
+  constructor(private readonly path: string, signMethod: SignMethod, signature: SignatureCheck | undefined) {
     this.#hash = createHash(hashAlgorithm(signMethod));
     this.#signature = signature;
     this.#verify = signature ? createVerify('sha256') : undefined;
   }
 
-  update(chunks: readonly Buffer[]): void {
+  written(chunks: readonly Buffer[]): void {
     for (const c of chunks) {
       this.#hash.update(c);
       this.#verify?.update(c);
     }
   }
 
-  check(expectedDigest: string): void {
+  async readFile(bytes: number): Promise<void> {
+    const fh = await open(this.path, 'r');
+    try {
+      const block = Buffer.allocUnsafe(Math.min(READ_BYTES, Math.max(1, bytes)));
+      for (let at = 0; at < bytes;) {
+        const { bytesRead } = await fh.read(block, 0, Math.min(block.length, bytes - at), at);
+        if (bytesRead === 0) throw new Error(`it ends at ${at} bytes, short of ${bytes}`);
+        this.written([block.subarray(0, bytesRead)]);
+        at += bytesRead;
+      }
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  /** Ends the digest: a hash ends once, so the first call computes the outcome and later ones read it. */
+  outcome(): DigestOutcome {
     const s = this.#signature;
-    // A hash ends once: the first check computes the outcome, later ones read it.
     this.#outcome ??= {
       digest: this.#hash.digest('hex'),
       signature: !s || !this.#verify ? 'none' : !s.signatureB64 ? 'missing' : verifies(this.#verify, s) ? 'ok' : 'bad',
     };
-    checkOutcome(this.#outcome, expectedDigest);
+    return this.#outcome;
+  }
+
+  check(expectedDigest: string): Promise<void> {
+    return Promise.resolve().then(() => checkOutcome(this.outcome(), expectedDigest));
+  }
+
+  close(): void {
+    // Nothing held beyond the hash objects, which the collector takes.
   }
 }
 
-function hashAlgorithm(signMethod: SignMethod): 'md5' | 'sha256' {
+/** A part file that cannot be read back for its check: the bytes that were verified are not there. */
+export function fileGone(err: unknown): OtaError {
+  return new OtaError('VERIFY_FAILED', `downloaded file is gone: ${errorMessage(err)}`, { cause: err });
+}
+
+export function hashAlgorithm(signMethod: SignMethod): 'md5' | 'sha256' {
   return signMethod === 'MD5' ? 'md5' : 'sha256';
 }
 
 /** The digest first (a wrong file is a wrong file, signed or not), then the signature. */
-function checkOutcome(o: DigestOutcome, expectedDigest: string): void {
+export function checkOutcome(o: DigestOutcome, expectedDigest: string): void {
   if (o.digest.toLowerCase() !== expectedDigest.toLowerCase()) {
     throw new OtaError('VERIFY_FAILED', `digest mismatch: got ${o.digest.slice(0, 16)}…, expected ${expectedDigest.slice(0, 16).toLowerCase()}…`, { expected: expectedDigest, found: o.digest });
   }
@@ -78,7 +110,7 @@ function verifies(v: Verify, s: SignatureCheck): boolean {
 }
 
 /** Verify.verify's arguments for a configured key and a present signature. */
-function verifyArgs(s: SignatureCheck): [KeyObject | { key: KeyObject; dsaEncoding: 'ieee-p1363' }, Buffer] {
+export function verifyArgs(s: SignatureCheck): [KeyObject | { key: KeyObject; dsaEncoding: 'ieee-p1363' }, Buffer] {
   const sig = Buffer.from(s.signatureB64 ?? '', 'base64');
   // ECDSA signatures come DER-encoded from openssl, or raw r||s from some signers: accept both. A
   // Verify object can be used once, so pick the encoding from the length: P-256 raw ones are 64 bytes.

@@ -47,7 +47,7 @@ async function download(url: string, size: number, o: { timeoutMs?: number; ca?:
   const dir = mkdtempSync(join(tmpdir(), 'http-client-'));
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
   const partPath = join(dir, 'fw.part');
-  const digester = new FirmwareDigester('SHA256', undefined);
+  const digester = new FirmwareDigester(partPath, 'SHA256', undefined);
   const got = await downloadFile({
     url, size, partPath, fetcher: createHttpFetcher({ allowInsecureHttp: true, ...(o.ca ? { ca: o.ca } : {}) }), newDigester: () => digester,
     limits: { retries: 0, backoffBaseMs: 10, backoffMaxMs: 10, timeoutMs: o.timeoutMs ?? 30_000, deadlineAtMs: Date.now() + 120_000, deadlineSec: 120, minBytesPerSec: 0, rateWindowMs: 60_000 },
@@ -59,11 +59,9 @@ async function download(url: string, size: number, o: { timeoutMs?: number; ca?:
   });
   void got;
   let found = '';
-  try {
-    digester.check('0'.repeat(64));
-  } catch (err) {
+  await digester.check('0'.repeat(64)).catch((err: unknown) => {
     found = String((err as { found?: string }).found);
-  }
+  });
   return { file: readFileSync(partPath), digest: found };
 }
 

@@ -1,0 +1,160 @@
+// The digest (and the signature's hash) of a large download on a worker thread that reads the part file
+// back behind the writes: the hash runs on the other core beside the receive and the write, instead of
+// after each write on the same thread, and it covers exactly the bytes the file holds.
+// Only byte counts cross to the worker. Sending it the blocks was measured and dropped (the transfers
+// cost more than the hash, bench/README.md); the bytes come back from the page cache the write just
+// filled. The worker only makes the check faster: when it fails or stops, the check hashes the file in
+// this thread as after a restart, so a broken worker can never fail a good firmware.
+import { Worker } from 'node:worker_threads';
+import { errorMessage } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { SignMethod } from '../shared/messages.js';
+import { WRITE_BYTES } from './part-writer.js';
+import {
+  FirmwareDigester, checkOutcome, fileGone, hashAlgorithm, verifyArgs,
+  type CheckedDigester, type DigestOutcome, type SignatureCheck,
+} from './verify.js';
+
+/** From this size a download is hashed on a worker: below it the thread's start (~30 ms of CPU)
+ *  costs more than hashing beside the write saves. The same size from which blocks are 1 MiB. */
+export const HASH_WORKER_MIN_BYTES = 16 * 1024 * 1024;
+
+// Plain JavaScript run by the worker: no file to find beside the compiled module (or the test runner's
+// untranspiled one). A number is "the file holds this many bytes: hash up to there"; { end } is the
+// last one, answered with the outcome. Reads are synchronous: this thread has nothing else to do.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { createHash, createVerify } = require('node:crypto');
+const { openSync, readSync, closeSync } = require('node:fs');
+const hash = createHash(workerData.algorithm);
+const verify = workerData.withSignature ? createVerify('sha256') : undefined;
+const block = Buffer.allocUnsafe(${WRITE_BYTES});
+let fd = -1;
+let hashed = 0;
+function upTo(bytes) {
+  if (fd < 0) fd = openSync(workerData.path, 'r');
+  while (hashed < bytes) {
+    const n = readSync(fd, block, 0, Math.min(block.length, bytes - hashed), hashed);
+    if (n === 0) throw new Error('the part file ends at ' + hashed + ' bytes, short of ' + bytes);
+    const got = block.subarray(0, n);
+    hash.update(got);
+    if (verify) verify.update(got);
+    hashed += n;
+  }
+}
+parentPort.on('message', (m) => {
+  if (typeof m === 'number') return upTo(m);
+  upTo(m.end);
+  if (fd >= 0) closeSync(fd);
+  const digest = hash.digest('hex');
+  let signature = !verify ? 'none' : !m.verifyArgs ? 'missing' : 'bad';
+  try {
+    if (signature === 'bad' && verify.verify(m.verifyArgs[0], m.verifyArgs[1])) signature = 'ok';
+  } catch {
+    // A signature OpenSSL cannot even parse is a bad signature, not a broken worker.
+  }
+  parentPort.postMessage({ digest, signature });
+});
+`;
+
+export interface DigesterInput {
+  partPath: string;
+  sizeBytes: number;
+  signMethod: SignMethod;
+  signature: SignatureCheck | undefined;
+  log: Logger;
+}
+
+/** The digester for one file: on a worker from HASH_WORKER_MIN_BYTES up, in this thread below. */
+export function createDigester(i: DigesterInput): CheckedDigester {
+  return i.sizeBytes >= HASH_WORKER_MIN_BYTES ? new WorkerDigester(i) : new FirmwareDigester(i.partPath, i.signMethod, i.signature);
+}
+
+/** One worker per digest, started with the first byte count and stopped by check() or close(). */
+export class WorkerDigester implements CheckedDigester {
+  #worker: Worker | undefined;
+  /** Why the worker is of no more use (it failed, stopped, or was closed). */
+  #failure: string | undefined;
+  #onDisk = 0;
+  #outcome: DigestOutcome | undefined;
+  /** The worker's answer to { end }, when asked. */
+  #answer: { resolve: (o: DigestOutcome) => void; reject: (err: Error) => void } | undefined;
+
+  constructor(private readonly i: DigesterInput) {}
+
+  written(_chunks: readonly Buffer[], onDiskBytes: number): void {
+    this.#onDisk = onDiskBytes;
+    this.#post(onDiskBytes);
+  }
+
+  readFile(bytes: number): Promise<void> {
+    this.written([], bytes);
+    return Promise.resolve();
+  }
+
+  async check(expectedDigest: string): Promise<void> {
+    this.#outcome ??= await this.#finish().catch(async (err: unknown) => {
+      this.i.log.warn({ file: this.i.partPath, err: errorMessage(err) }, 'hash worker failed; hashing the file in this thread');
+      return this.#inThread();
+    });
+    checkOutcome(this.#outcome, expectedDigest);
+  }
+
+  close(): void {
+    this.#stop('closed');
+  }
+
+  #post(message: number | { end: number; verifyArgs: unknown }): void {
+    if (this.#failure !== undefined) return;
+    this.#worker ??= this.#start();
+    this.#worker.postMessage(message);
+  }
+
+  #start(): Worker {
+    const w = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { path: this.i.partPath, algorithm: hashAlgorithm(this.i.signMethod), withSignature: this.i.signature !== undefined },
+      // Its heap holds a few small objects (the read block lives outside it): small limits keep its
+      // share of the agent's memory to a few MiB.
+      resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
+    });
+    w.on('message', (o: DigestOutcome) => {
+      this.#answer?.resolve(o);
+      this.#stop('answered');
+    });
+    w.on('error', (err) => this.#stop(`it failed: ${errorMessage(err)}`));
+    w.on('exit', (code) => this.#stop(`it stopped (exit code ${code})`));
+    return w;
+  }
+
+  /** Asks for the outcome of every byte on disk now. */
+  #finish(): Promise<DigestOutcome> {
+    return new Promise<DigestOutcome>((resolve, reject) => {
+      this.#answer = { resolve, reject };
+      const s = this.i.signature;
+      this.#post({ end: this.#onDisk, verifyArgs: s?.signatureB64 ? verifyArgs(s) : undefined });
+      if (this.#failure !== undefined) reject(new Error(this.#failure));
+    });
+  }
+
+  /** The same outcome from this thread, reading the file back. */
+  async #inThread(): Promise<DigestOutcome> {
+    const d = new FirmwareDigester(this.i.partPath, this.i.signMethod, this.i.signature);
+    try {
+      await d.readFile(this.#onDisk);
+    } catch (err) {
+      throw fileGone(err);
+    }
+    return d.outcome();
+  }
+
+  /** Ends the worker (once); an answer still awaited fails with the reason. */
+  #stop(reason: string): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = reason;
+    this.#answer?.reject(new Error(reason));
+    const w = this.#worker;
+    this.#worker = undefined;
+    if (w) void w.terminate().catch(() => undefined);
+  }
+}
