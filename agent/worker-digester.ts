@@ -70,15 +70,18 @@ export function createDigester(i: DigesterInput): CheckedDigester {
   return i.sizeBytes >= HASH_WORKER_MIN_BYTES ? new WorkerDigester(i) : new FirmwareDigester(i.partPath, i.signMethod, i.signature);
 }
 
-/** One worker per digest, started with the first byte count and stopped by check() or close(). */
+/** The worker's life: not started until the first byte count, running, or ended (it answered, failed,
+ *  stopped or was closed; the reason is what a check still waiting on it is told). */
+type WorkerState =
+  | { kind: 'unstarted' }
+  | { kind: 'running'; worker: Worker; answer?: { resolve: (o: DigestOutcome) => void; reject: (err: Error) => void } }
+  | { kind: 'ended'; why: string };
+
+/** One worker per digest, started with the first byte count and ended by check() or close(). */
 export class WorkerDigester implements CheckedDigester {
-  #worker: Worker | undefined;
-  /** Why the worker is of no more use (it failed, stopped, or was closed). */
-  #failure: string | undefined;
+  #state: WorkerState = { kind: 'unstarted' };
   #onDisk = 0;
   #outcome: DigestOutcome | undefined;
-  /** The worker's answer to { end }, when asked. */
-  #answer: { resolve: (o: DigestOutcome) => void; reject: (err: Error) => void } | undefined;
 
   constructor(private readonly i: DigesterInput) {}
 
@@ -101,13 +104,17 @@ export class WorkerDigester implements CheckedDigester {
   }
 
   close(): void {
-    this.#stop('closed');
+    this.#end('closed');
   }
 
-  #post(message: number | { end: number; verifyArgs: unknown }): void {
-    if (this.#failure !== undefined) return;
-    this.#worker ??= this.#start();
-    this.#worker.postMessage(message);
+  /** The running worker (started on first use), or undefined once it has ended. */
+  #running(): Extract<WorkerState, { kind: 'running' }> | undefined {
+    if (this.#state.kind === 'unstarted') this.#state = { kind: 'running', worker: this.#start() };
+    return this.#state.kind === 'running' ? this.#state : undefined;
+  }
+
+  #post(message: number): void {
+    this.#running()?.worker.postMessage(message);
   }
 
   #start(): Worker {
@@ -119,21 +126,25 @@ export class WorkerDigester implements CheckedDigester {
       resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
     });
     w.on('message', (o: DigestOutcome) => {
-      this.#answer?.resolve(o);
-      this.#stop('answered');
+      if (this.#state.kind === 'running') this.#state.answer?.resolve(o);
+      this.#end('answered');
     });
-    w.on('error', (err) => this.#stop(`it failed: ${errorMessage(err)}`));
-    w.on('exit', (code) => this.#stop(`it stopped (exit code ${code})`));
+    w.on('error', (err) => this.#end(`it failed: ${errorMessage(err)}`));
+    w.on('exit', (code) => this.#end(`it stopped (exit code ${code})`));
     return w;
   }
 
   /** Asks for the outcome of every byte on disk now. */
   #finish(): Promise<DigestOutcome> {
     return new Promise<DigestOutcome>((resolve, reject) => {
-      this.#answer = { resolve, reject };
+      const run = this.#running();
+      if (!run) {
+        reject(new Error(this.#state.kind === 'ended' ? this.#state.why : 'not started'));
+        return;
+      }
+      run.answer = { resolve, reject };
       const s = this.i.signature;
-      this.#post({ end: this.#onDisk, verifyArgs: s?.signatureB64 ? verifyArgs(s) : undefined });
-      if (this.#failure !== undefined) reject(new Error(this.#failure));
+      run.worker.postMessage({ end: this.#onDisk, verifyArgs: s?.signatureB64 ? verifyArgs(s) : undefined });
     });
   }
 
@@ -148,13 +159,13 @@ export class WorkerDigester implements CheckedDigester {
     return d.outcome();
   }
 
-  /** Ends the worker (once); an answer still awaited fails with the reason. */
-  #stop(reason: string): void {
-    if (this.#failure !== undefined) return;
-    this.#failure = reason;
-    this.#answer?.reject(new Error(reason));
-    const w = this.#worker;
-    this.#worker = undefined;
-    if (w) void w.terminate().catch(() => undefined);
+  /** Ends the worker (once); a check still waiting on it is told why. */
+  #end(why: string): void {
+    const was = this.#state;
+    if (was.kind === 'ended') return;
+    this.#state = { kind: 'ended', why };
+    if (was.kind !== 'running') return;
+    was.answer?.reject(new Error(why));
+    void was.worker.terminate().catch(() => undefined);
   }
 }
