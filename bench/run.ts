@@ -32,6 +32,12 @@ const suites: Record<string, (quick: boolean) => Promise<BenchRow[]>> = {
 const out = join(DIST, '..', 'bench', 'results.json');
 type Row = BenchRow & { key: string };
 const rows: Row[] = [];
+// A misspelt suite would run nothing and rewrite the table as it was: refuse it, naming the suites.
+const unknown = only?.split(',').filter((n) => !(n in suites)) ?? [];
+if (unknown.length > 0) {
+  process.stderr.write(`--only: no suite named ${unknown.join(', ')}; the suites are ${Object.keys(suites).join(', ')}\n`);
+  process.exit(2);
+}
 // With --only, the other suites' rows of the last run are kept.
 if (only) {
   try {
