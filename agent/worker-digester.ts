@@ -109,7 +109,14 @@ export class WorkerDigester implements CheckedDigester {
 
   /** The running worker (started on first use), or undefined once it has ended. */
   #running(): Extract<WorkerState, { kind: 'running' }> | undefined {
-    if (this.#state.kind === 'unstarted') this.#state = { kind: 'running', worker: this.#start() };
+    if (this.#state.kind === 'unstarted') {
+      try {
+        this.#state = { kind: 'running', worker: this.#start() };
+      } catch (err) {
+        // No thread to be had (a resource limit): the check hashes in this thread, the download goes on.
+        this.#state = { kind: 'ended', why: `it could not start: ${errorMessage(err)}` };
+      }
+    }
     return this.#state.kind === 'running' ? this.#state : undefined;
   }
 
