@@ -84,7 +84,7 @@ export async function failureReceived(lab: Lab, deviceName: string, module = 'de
 }
 
 /** Resolves once the lab knows the device's version of `module` (an agent's first inform arrived):
- *  a job created before that has no source version, and the first inform would then fail it. */
+ *  a job created after that has the device's source version from the start. */
 export async function versionKnown(lab: Lab, deviceName: string, module = 'default'): Promise<void> {
   const obs = await observeLab(lab);
   if (lab.store.state.devices.find((d) => d.deviceName === deviceName)?.moduleVersions[module] !== undefined) return;
