@@ -1,6 +1,6 @@
 // `startAgent`: the bench agent. It announces each module's version at every connect, asks for a
-// pending upgrade, takes notices, and runs one upgrade flow per module. A repeat of the running
-// notice is ignored; a newer version for the same module replaces the running upgrade.
+// pending upgrade, takes notices (none before its first announce), and runs one upgrade flow per
+// module. A repeat of the running notice is ignored; a newer version replaces the running upgrade.
 import { EventEmitter } from 'node:events';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
