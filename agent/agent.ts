@@ -89,7 +89,10 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   const start = (rec: UpgradeRecord) => {
     // A notice whose handling close() overtook is not started behind the close's back (its download
     // would write into the work directory after close resolved): it is saved, and the next start resumes it.
-    if (stopping.signal.aborted) return;
+    if (stopping.signal.aborted) {
+      log.info({ module: rec.module, version: rec.version }, 'upgrade not started: the agent is stopping; the next start resumes it');
+      return;
+    }
     const abort = new AbortController();
     const reporter = new ProgressReporter((step, desc) => void progress(rec.module, step, desc), clock, config.progressMinStep, config.progressMinIntervalMs);
     const entry: Running = { rec, abort, finished: Promise.resolve() };
