@@ -1,6 +1,7 @@
 // The version announce at every connect, and the rule that the platform hears where a device starts
 // from before it moves: no notice is acted on (so no progress is sent for it) before this run's first
-// announce has reported every module's version. A notice can reach the agent the moment it connects,
+// announce is over (every module's version reported, or logged as unreadable: a bench whose version
+// cannot be read still takes its upgrade). A notice can reach the agent the moment it connects,
 // before its SUBACK and so before its announce (the platform delivers a device's notices whether or
 // not it subscribed); a progress step ahead of the version report leaves the platform a started task
 // with no source version.
