@@ -1,6 +1,6 @@
 // `startAgent`: the bench agent. It announces each module's version at every connect, asks for a
-// pending upgrade, takes notices, and runs one upgrade flow per module. A repeat of the running
-// notice is ignored; a newer version for the same module replaces the running upgrade.
+// pending upgrade, takes notices (none before its first announce), and runs one upgrade flow per
+// module. A repeat of the running notice is ignored; a newer version replaces the running upgrade.
 import { EventEmitter } from 'node:events';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -15,6 +15,7 @@ import { readVersion } from './install-hook.js';
 import { takeNotice } from './notice-intake.js';
 import { ProgressReporter } from './progress-reporter.js';
 import { NEEDS_RECOVERY, informWithheld, recoverAtStart, refuseForRecovery } from './recovery.js';
+import { createAnnouncer } from './announce.js';
 import { REPLACED, runFlow } from './upgrade-flow.js';
 import { AgentStore, isResumable, type UpgradeRecord } from './upgrade-state.js';
 
@@ -80,23 +81,18 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   // A bench left in an unknown state gets its recoverCommand before anything else: the version is
   // announced, and notices are taken, only after it ran.
   const recovery = recoverAtStart({ config, store, log, currentVersion, secrets, signal: stopping.signal });
-  const announce = async () => {
-    await recovery.catch(() => undefined);
-    for (const m of config.modules) {
-      try {
-        const version = await currentVersion(m.name);
-        if (informWithheld(store, m.name, version)) log.warn({ module: m.name, version }, 'version not announced: its upgrade has not passed the self-test');
-        else await inform(m.name, version);
-      } catch (err) {
-        log.error({ module: m.name, err: errorMessage(err) }, 'cannot read the module version; not announced');
-        continue;
-      }
-      // A notice missed while offline is not lost: ask for it.
-      await publish('firmwareGet', { version: '1.0', params: moduleParam(m.name), method: 'thing.ota.firmware.get' });
-    }
-  };
+  const announcer = createAnnouncer({
+    config, store, log, recovery, currentVersion, inform, stopping: stopping.signal,
+    askPending: (module) => publish('firmwareGet', { version: '1.0', params: moduleParam(module), method: 'thing.ota.firmware.get' }),
+  });
 
   const start = (rec: UpgradeRecord) => {
+    // A notice whose handling close() overtook is not started behind the close's back (its download
+    // would write into the work directory after close resolved): it is saved, and the next start resumes it.
+    if (stopping.signal.aborted) {
+      log.info({ module: rec.module, version: rec.version }, 'upgrade not started: the agent is stopping; the next start resumes it');
+      return;
+    }
     const abort = new AbortController();
     const reporter = new ProgressReporter((step, desc) => void progress(rec.module, step, desc), clock, config.progressMinStep, config.progressMinIntervalMs);
     const entry: Running = { rec, abort, finished: Promise.resolve() };
@@ -193,12 +189,12 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     const t = parseDeviceTopic(topic);
     if (!t || t.productKey !== id.productKey || t.deviceName !== id.deviceName) return;
     if (t.kind !== 'upgrade' && t.kind !== 'firmwareGetReply') return;
-    // Notices are taken one at a time, in order.
-    queue = queue.then(() => onNotice(payload))
+    // Notices are taken one at a time, in order, and none before the first version report.
+    queue = queue.then(async () => { if (await announcer.firstDone()) await onNotice(payload); })
       .catch((err: unknown) => log.error({ err: errorMessage(err) }, 'notice handling failed'))
       .finally(() => events.emit('notice'));
   });
-  channel.onConnect(() => { void announce(); });
+  channel.onConnect(() => { void announcer.announce(); });
   channel.onRefused((err) => {
     log.error({ err: err.message }, 'the broker refuses this device\'s credentials; stopping');
     events.emit('stopped', err);

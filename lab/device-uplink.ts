@@ -24,8 +24,11 @@ export function onInform(run: TaskRunner, id: DeviceId, payload: Buffer): void {
   if (msg.params.version === task.destVersion) {
     task.progress = 100;
     run.finish(task, 'SUCCEEDED', '');
-  } else if (task.srcVersion === '' && (task.status === 'QUEUED' || task.status === 'NOTIFIED')) {
-    // Never seen when the job was created: this first report is where it starts from, not a wrong version.
+  } else if (task.srcVersion === '') {
+    // Never seen when the job was created: the first version it reports is where it starts from, not a
+    // wrong version, in whatever state the task is. A device may report progress for the notice it got
+    // at connect before its version report arrives (the platform delivers notices to a device that
+    // never subscribed, the moment it connects); failing it then would be a false "failed".
     task.srcVersion = msg.params.version;
     run.d.store.changed();
     if (task.status === 'QUEUED') run.pushIfOnline(task);

@@ -1,6 +1,7 @@
 // Resume: a dropped connection, the agent process SIGKILLed, and the lab (broker included) restarted.
 import { afterAll, afterEach, describe, expect, it, onTestFailed } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { startLab, type Lab } from '../../lab/start-lab.js';
 import type { Agent } from '../../agent/agent.js';
 import { addFirmware, createVerifyJob, deviceStatus, taskReaches } from '../helpers/lab-fixtures.js';
 import { AGENT_LOG, expectNoSecretsIn, testAgent } from '../helpers/agent-fixtures.js';
+import { addServedFirmware, labWithFirmwareServer, serveRange } from '../helpers/firmware-server.js';
 import { observeLab } from '../helpers/observe-lab.js';
 import { BIN, spawnCli } from '../helpers/processes.js';
 
@@ -38,25 +40,40 @@ function agentDone(agent: Agent): Promise<unknown> {
 }
 
 describe('agent resume', () => {
-  it('continues with Range after the connection drops at half the file (fetches at most 1.1 × size)', async () => {
-    const lab = await startLab({ deviceCount: 1, throttle: 'off' });
-    cleanup.push(() => lab.close());
-    const workDir = await tmp();
+  it('continues with Range from where its part file ended after the connection drops at half the file', async () => {
+    // A firmware server that cuts after exactly half the body (the bytes are in the kernel before the
+    // close, so the agent receives exactly them) and sees every request's Range: what is asserted is
+    // what the agent asked for and what it was sent, not what a socket counter says (bytesWritten
+    // counts bytes a loaded machine had not yet handed to the peer when the connection dropped).
+    const { lab, server, workDir } = await labWithFirmwareServer(cleanup, 'agent-resume-');
+    cleanup.push(() => rm(workDir, { recursive: true, force: true }));
     const agent: Agent = await testAgent(lab, 'bench-01', { workDir });
     cleanup.push(() => agent.close());
     await deviceStatus(lab, 'bench-01');
     const size = 4 * 1024 * 1024;
     // Random bytes: a resume from the wrong offset cannot pass the digest by luck (a uniform fill would).
     const content = randomBytes(size);
-    const { firmwareId } = await addFirmware(lab, { content });
-    lab.setFault(firmwareId, { closeAfterBytes: size / 2, closeTimes: 1 });
+    /** The part file's size when the agent asked again: it asks only once the file is closed. */
+    let onDiskAtResume = -1;
+    server.handler = (req, res, seen) => {
+      if (server.requests.length === 1) return serveRange(content, req, res, seen, size / 2);
+      onDiskAtResume = statSync(join(workDir, 'downloads', 'default-2.0.0-0.part')).size;
+      serveRange(content, req, res, seen);
+    };
+    const firmwareId = await addServedFirmware(lab, server, { path: '/fw.bin', size, content, version: '2.0.0' });
     const done = agentDone(agent);
     await createVerifyJob(lab, firmwareId, ['bench-01']);
     await taskReaches(lab, 'bench-01', 'SUCCEEDED');
     await done;
-    // The cut happened (more than one response), and the resume fetched little more than the rest.
-    expect(lab.files.bytesServed).toBeGreaterThan(size);
-    expect(lab.files.bytesServed).toBeLessThanOrEqual(1.1 * size);
+    // One cut, one resume from exactly the bytes in the part file, and the agent wrote each byte of the
+    // file once: what it kept of the first response plus the whole second one is the file.
+    const [first, resume] = server.requests;
+    expect(server.requests).toHaveLength(2);
+    expect(first).toMatchObject({ rangeStart: undefined, bodyBytes: size / 2 });
+    expect(onDiskAtResume).toBeGreaterThan(0);
+    expect(onDiskAtResume).toBeLessThanOrEqual(size / 2);
+    expect(resume).toMatchObject({ range: `bytes=${onDiskAtResume}-`, rangeStart: onDiskAtResume, bodyBytes: size - onDiskAtResume });
+    expect(onDiskAtResume + (resume?.bodyBytes ?? 0)).toBe(size);
     expect((await installed(workDir)).equals(content)).toBe(true);
   });
 

@@ -3,8 +3,8 @@
 // throwaway prefix, so the machine's global npm is untouched). Long-running lines (`ota-lab start`,
 // the agents with `&`) run in process groups of their own and are stopped as the README says:
 // SIGTERM for the agents (`kill %1 %2`), Ctrl-C (SIGINT) for the lab.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFile, rm } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { linkIntoPrefix, type LinkedPrefix } from '../helpers/npm-link.js';
@@ -40,6 +40,10 @@ let linked: LinkedPrefix | undefined;
 let scratch = '';
 const held: GroupProcess[] = [];
 const vars: Record<string, string> = {};
+/** Every line run and what it printed, kept in the scratch directory when the walkthrough fails. */
+const transcript: string[] = [];
+let failed = false;
+let labProcess: GroupProcess | undefined;
 
 function env(): NodeJS.ProcessEnv {
   if (!linked) throw new Error('npm link has not run');
@@ -51,6 +55,7 @@ async function sh(line: string): Promise<Ran> {
   const assign = /^([A-Z0-9_]+)=\$\(/.exec(line);
   const script = assign ? `${line}\nstatus=$?\nprintf '\\n@@%s@@\\n' "$${assign[1]}"\nexit $status` : line;
   const r = await spawnGroup('bash', ['-c', script], { cwd: scratch || ROOT, env: env() }).exited;
+  transcript.push(`$ ${line}\n[exit ${r.code ?? r.signal}]\n${r.out}`);
   const value = /@@(.*)@@/.exec(r.out);
   if (assign && r.code === 0 && value) vars[assign[1] as string] = value[1] as string;
   return r;
@@ -66,7 +71,14 @@ describe('README walkthrough', () => {
 
   afterAll(async () => {
     for (const h of held.splice(0)) await h.signal('SIGKILL');
-    if (scratch) await rm(scratch, { recursive: true, force: true });
+    if (scratch && failed) {
+      // A failure seen once must be diggable: the bench logs, lab.json and the lab's output stay.
+      await writeFile(join(scratch, 'lab.out'), labProcess?.out() ?? '');
+      await writeFile(join(scratch, 'transcript.txt'), transcript.join('\n'));
+      console.error(`README walkthrough failed: bench logs, lab output and transcript kept in ${scratch}`);
+    } else if (scratch) {
+      await rm(scratch, { recursive: true, force: true });
+    }
     await linked?.remove();
   });
 
@@ -75,6 +87,7 @@ describe('README walkthrough', () => {
   });
 
   it('runs as written: verified, then a corrupted download fails with step -3 in the bench log', async () => {
+    onTestFailed(() => { failed = true; });
     const [mk, labStart, mkFw, addFw, echoFw, agent1, agent2, verifyOk, mkFw3, addFw3, fault, verifyBad, grepLog] = lines as [string, ...string[]];
 
     const made = await sh(mk);
@@ -83,6 +96,7 @@ describe('README walkthrough', () => {
     expect(scratch.startsWith(tmpdir())).toBe(true);
 
     const lab = spawnGroup('bash', ['-c', labStart as string], { cwd: scratch, env: env() });
+    labProcess = lab;
     held.push(lab);
     await lab.waitFor(/Press Ctrl-C/);
 

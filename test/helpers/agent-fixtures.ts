@@ -23,7 +23,8 @@ export function expectNoSecretsIn(lines: readonly string[]): void {
   }
 }
 
-export async function testAgent(lab: Lab, deviceName: string, overrides: Partial<AgentConfigInput> = {}, deps: { clock?: Clock } = {}): Promise<Agent> {
+/** `onLog` sees each log line as it is written: a test may wait on a line as an event (never assert on it). */
+export async function testAgent(lab: Lab, deviceName: string, overrides: Partial<AgentConfigInput> = {}, deps: { clock?: Clock; onLog?: (line: string) => void } = {}): Promise<Agent> {
   const c = lab.connection;
   const dev = c.devices.find((d) => d.deviceName === deviceName);
   if (!dev) throw new Error(`no lab device ${deviceName}`);
@@ -37,8 +38,9 @@ export async function testAgent(lab: Lab, deviceName: string, overrides: Partial
     modules: [{ name: 'default', version: '1.0.0' }], backoffBaseMs: 20, backoffMaxMs: 200, reconnectBaseMs: 100, reconnectMaxMs: 500,
     progressMinIntervalMs: 0, logLevel: 'debug', ...overrides,
   }, 'test');
-  const log = createLogger({ name: `agent-${deviceName}`, level: 'debug', destination: { write: (l: string) => { AGENT_LOG.push(l); } } });
-  return startAgent(config, { log, ...deps });
+  const { onLog, ...rest } = deps;
+  const log = createLogger({ name: `agent-${deviceName}`, level: 'debug', destination: { write: (l: string) => { AGENT_LOG.push(l); onLog?.(l); } } });
+  return startAgent(config, { log, ...rest });
 }
 
 /** The progress steps of the device's task as the platform forwards them (in order, repeats folded). */
@@ -84,7 +86,7 @@ export async function failureReceived(lab: Lab, deviceName: string, module = 'de
 }
 
 /** Resolves once the lab knows the device's version of `module` (an agent's first inform arrived):
- *  a job created before that has no source version, and the first inform would then fail it. */
+ *  a job created after that has the device's source version from the start. */
 export async function versionKnown(lab: Lab, deviceName: string, module = 'default'): Promise<void> {
   const obs = await observeLab(lab);
   if (lab.store.state.devices.find((d) => d.deviceName === deviceName)?.moduleVersions[module] !== undefined) return;

@@ -40,6 +40,9 @@ export async function startFirmwareServer(handler: Handler): Promise<FirmwareSer
     requests.push(seen);
     const write = res.write.bind(res) as (chunk: Buffer, cb?: () => void) => boolean;
     res.write = ((chunk: Buffer, cb?: () => void) => { seen.bodyBytes += chunk.length; return write(chunk, cb); }) as typeof res.write;
+    // A body handed to end() counts too (res.end(body) does not go through res.write).
+    const end = res.end.bind(res) as (chunk?: unknown) => ServerResponse;
+    res.end = ((chunk?: unknown) => { if (Buffer.isBuffer(chunk)) seen.bodyBytes += chunk.length; return end(chunk); }) as typeof res.end;
     void Promise.resolve(fs.handler(req, res, seen)).catch(() => res.destroy());
     for (const w of [...waiters]) if (requests.length >= w.n) { waiters.splice(waiters.indexOf(w), 1); w.resolve(requests[w.n - 1] as SeenRequest); }
   });

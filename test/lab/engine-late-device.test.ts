@@ -52,6 +52,36 @@ describe('lab OTA engine: a device that connects after the job was created', () 
     await taskReaches(lab, 'bench-01', 'SUCCEEDED');
   });
 
+  it('takes the first version as the source even after progress: notice at connect, progress, old version, new version', async () => {
+    // A device we did not write may report progress for the notice it got at connect before its version
+    // report; the task is then IN_PROGRESS with no source version, and the old version is no wrong report.
+    const { firmwareId } = await addFirmware(lab, { version: '2.0.0' });
+    const jobId = await createVerifyJob(lab, firmwareId, ['bench-01']);
+    const tasks = async () => (await popClient(lab).call<{ Data: { SimpleOTATaskInfo: { DeviceName: string; SrcVersion: string; TaskStatus: string; TaskDesc: string }[] } }>('ListOTATaskByJob', { JobId: jobId })).Data.SimpleOTATaskInfo;
+    expect(await tasks()).toEqual([expect.objectContaining({ DeviceName: 'bench-01', SrcVersion: '', TaskStatus: 'QUEUED' })]);
+
+    const d = await connectDevice(lab, 'bench-01');
+    devices.push(d);
+    // Pushed at connect: the device never subscribed to anything and never reported a version.
+    expect(await d.next('/ota/device/upgrade/a1LabProd01/bench-01')).toMatchObject({ data: { version: '2.0.0' } });
+    await d.publish('progress', { id: 1, params: { step: '0', desc: '' } });
+    await taskReaches(lab, 'bench-01', 'IN_PROGRESS');
+    expect(await tasks()).toEqual([expect.objectContaining({ SrcVersion: '', TaskStatus: 'IN_PROGRESS' })]);
+
+    const obs = await observeLab(lab);
+    const versionHandled = obs.next((m) => m.kind === 'version' && m.deviceName === 'bench-01');
+    await d.publish('inform', { id: 2, params: { version: '1.0.0' } });
+    await versionHandled;
+    expect(await tasks()).toEqual([expect.objectContaining({ SrcVersion: '1.0.0', TaskStatus: 'IN_PROGRESS', TaskDesc: '' })]);
+
+    await d.publish('progress', { id: 3, params: { step: '100', desc: '' } });
+    await d.publish('inform', { id: 4, params: { version: '2.0.0' } });
+    await taskReaches(lab, 'bench-01', 'SUCCEEDED');
+    expect(await tasks()).toEqual([expect.objectContaining({ SrcVersion: '1.0.0', TaskStatus: 'SUCCEEDED' })]);
+    const fw = await popClient(lab).call<{ FirmwareInfo: { Status: number } }>('QueryOTAFirmware', { FirmwareId: firmwareId });
+    expect(fw.FirmwareInfo.Status).toBe(1);
+  });
+
   it('still fails a started task whose device reports a third version', async () => {
     const { firmwareId } = await addFirmware(lab, { version: '2.0.0' });
     await createVerifyJob(lab, firmwareId, ['bench-02']);
