@@ -4,7 +4,7 @@
 // download, whichever way the download ends.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, truncateSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,6 +139,24 @@ describe('agent: a large firmware hashed on a worker', () => {
     expect(task.status).toBe(verdict);
     if (verdict === 'SUCCEEDED') expect((await installed(workDir)).equals(content)).toBe(true);
     else expect(steps.at(-1)).toMatchObject({ step: -3, desc: expect.stringMatching(/^digest mismatch/) as unknown });
+  });
+
+  it('-3: a part file cut short after the worker read it is not installed', async () => {
+    const { lab, workDir } = await setUp();
+    const steps = await recordSteps(lab, 'bench-01');
+    const { firmwareId } = await addFirmware(lab, { content, version: '2.0.0' });
+    // The worker's answer means it has read (and hashed) every byte: cut the file then, before the check sees the answer.
+    const cut = (w: Worker) => {
+      w.once('message', () => { for (const n of readdirSync(join(workDir, 'downloads'))) truncateSync(join(workDir, 'downloads', n), SIZE - 10); });
+    };
+    process.once('worker', cut);
+    cleanup.push(() => Promise.resolve(process.off('worker', cut)));
+    await createVerifyJob(lab, firmwareId, ['bench-01']);
+    const task = await Promise.race([taskReaches(lab, 'bench-01', 'SUCCEEDED'), taskReaches(lab, 'bench-01', 'FAILED')]);
+    expect(task.status).toBe('FAILED');
+    expect(steps.at(-1)).toMatchObject({ step: -3, desc: expect.stringMatching(/^downloaded file changed after its check: it holds \d+ bytes, expected \d+/) as unknown });
+    expect(existsSync(join(workDir, 'installed', 'default', 'file-0.bin'))).toBe(false);
+    expect(await readdir(join(workDir, 'downloads'))).toEqual([]);
   });
 
   it('an agent stopped mid-download lets go of the worker', async () => {
