@@ -73,7 +73,10 @@ export async function ensureFreeSpace(dir: string, needBytes: number): Promise<v
 export async function downloadFile(d: DownloadInput): Promise<DownloadResult> {
   const current = { digester: d.newDigester() };
   try {
-    return await runAttempts(d, current);
+    const result = await runAttempts(d, current);
+    // Its worker finishes now, not when the last file of the package is in.
+    result.digester.seal();
+    return result;
   } catch (err) {
     // No one will check it: let go of its worker.
     current.digester.close();

@@ -159,6 +159,33 @@ describe('agent: a large firmware hashed on a worker', () => {
     expect(await readdir(join(workDir, 'downloads'))).toEqual([]);
   });
 
+  it('a two-file package: the first file\'s worker ends once its file is in, not when the package is', async () => {
+    // Up to 20 large files: each idle worker held until the verify step is ~8 MiB of the agent's memory.
+    const { lab } = await setUp({ downloadTimeoutMs: 600_000 });
+    // The second file sends 2 MiB (its worker starts), then holds the connection open until the test ends.
+    const held: (() => void)[] = [];
+    const server = await startFirmwareServer((_req, res) => {
+      res.writeHead(200, { 'content-length': SIZE });
+      res.write(content.subarray(0, 2 * 1024 * 1024));
+      held.push(() => res.destroy());
+    });
+    cleanup.push(() => server.close());
+    cleanup.push(() => Promise.resolve(held.forEach((h) => h())));
+    const a = await lab.putFirmwareFile('a.bin', content);
+    const sha = createHash('sha256').update(content).digest('hex');
+    const res = await popClient(lab).call<{ Data: { FirmwareId: string } }>('CreateOTAFirmware', {
+      ProductKey: lab.connection.productKey, FirmwareName: 'two-large-held', DestVersion: '2.0.0', SignMethod: 'SHA256',
+      MultiFiles: [{ Name: 'a.bin', Size: SIZE, Url: a.url, SignValue: sha }, { Name: 'b.bin', Size: SIZE, Url: `${server.base}/b.bin`, SignValue: sha }],
+    });
+    const second = new Promise<void>((resolve) => { process.once('worker', () => process.once('worker', () => resolve())); });
+    await createVerifyJob(lab, res.Data.FirmwareId, ['bench-01']);
+    await second;
+    // The second file is still downloading (held): the first worker must be gone all the same.
+    await workers[0]?.exited;
+    expect(held.length).toBe(1);
+    expect(workers.length).toBe(2);
+  });
+
   it('an agent stopped mid-download lets go of the worker', async () => {
     const { lab, agent } = await setUp();
     const { firmwareId } = await addFirmware(lab, { content, version: '2.0.0' });
