@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, truncateSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
@@ -184,6 +184,25 @@ describe('agent: a large firmware hashed on a worker', () => {
     await workers[0]?.exited;
     expect(held.length).toBe(1);
     expect(workers.length).toBe(2);
+  });
+
+  it.each(['removed', 'cut short'] as const)('a part file %s between two attempts is downloaded again from byte 0, not failed', async (what) => {
+    const { lab, workDir } = await setUp();
+    const part = () => join(workDir, 'downloads', readdirSync(join(workDir, 'downloads'))[0] ?? 'none');
+    const server = await startFirmwareServer(async (req, res, seen) => {
+      // The first answer is cut at half; before the resume is answered, something outside the agent
+      // takes the part file away (a cleanup) or cuts it short.
+      if (server.requests.length === 1) return serveRange(content, req, res, seen, Math.floor(SIZE / 2));
+      if (server.requests.length === 2) await (what === 'removed' ? rm(part()) : truncate(part(), 1000));
+      serveRange(content, req, res, seen);
+    });
+    cleanup.push(() => server.close());
+    const fw = await addServedFirmware(lab, server, { path: '/fw', size: SIZE, content, version: '2.0.0' });
+    await createVerifyJob(lab, fw, ['bench-01']);
+    const task = await Promise.race([taskReaches(lab, 'bench-01', 'SUCCEEDED'), taskReaches(lab, 'bench-01', 'FAILED')]);
+    expect(task.status).toBe('SUCCEEDED');
+    expect((await installed(workDir)).equals(content)).toBe(true);
+    expect(server.requests.at(-1)?.rangeStart ?? 0).toBe(0);
   });
 
   it('an agent stopped mid-download lets go of the worker', async () => {
