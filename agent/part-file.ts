@@ -3,6 +3,7 @@
 import { stat, statfs, truncate } from 'node:fs/promises';
 import { OtaError } from '../shared/errors.js';
 import type { DownloadInput } from './download.js';
+import { writeFailed } from './part-writer.js';
 import type { CheckedDigester } from './verify.js';
 
 /** Refuse a download the work directory cannot hold (step -2), before fetching a byte. */
@@ -16,7 +17,8 @@ export async function ensureFreeSpace(dir: string, needBytes: number): Promise<v
 export async function startOver(d: Pick<DownloadInput, 'partPath' | 'newDigester'>, current: { digester: CheckedDigester }): Promise<number> {
   current.digester.close();
   current.digester = d.newDigester();
-  await truncate(d.partPath, 0);
+  // A file that cannot be emptied (removed again, read-only now) is a -2, as a write that fails.
+  await truncate(d.partPath, 0).catch((err: unknown) => { throw writeFailed(err); });
   return 0;
 }
 
