@@ -99,6 +99,8 @@ export class WorkerDigester implements CheckedDigester {
 
   seal(): void {
     this.#sealed ??= this.#finish().catch((err: unknown) => {
+      // Closed: no check will come, and nothing failed.
+      if (this.#state.kind === 'ended' && this.#state.why === 'closed') return undefined;
       this.i.log.warn({ file: this.i.partPath, err: errorMessage(err) }, 'hash worker failed; the check hashes the file in this thread');
       return undefined;
     });
