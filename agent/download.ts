@@ -2,7 +2,7 @@
 // (never holding the file in memory). One writer per part file: each attempt opens it, writes every
 // chunk it received in order, fsyncs and closes it before the next attempt looks at its size, so a
 // resume always asks for exactly the bytes after what is on disk and the digest covers exactly them.
-import { open, stat, statfs, truncate, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { backoffDelayMs } from '../shared/backoff.js';
 import type { Clock } from '../shared/clock.js';
@@ -11,6 +11,7 @@ import type { Logger } from '../shared/logger.js';
 import { redactUrlSecrets } from '../shared/redact.js';
 import type { FetchResponse, Fetcher } from './fetcher.js';
 import { blockBytesFor } from './block-pool.js';
+import { rehashPartial, startOver } from './part-file.js';
 import { PartWriter, writeFailed } from './part-writer.js';
 import type { CheckedDigester } from './verify.js';
 
@@ -63,17 +64,13 @@ function failed(message: string, cause?: unknown): OtaError {
 
 const cancelled = () => new OtaError('CANCELLED', 'download cancelled');
 
-/** Refuse a download the work directory cannot hold (step -2), before fetching a byte. */
-export async function ensureFreeSpace(dir: string, needBytes: number): Promise<void> {
-  const s = await statfs(dir);
-  const free = s.bavail * s.bsize;
-  if (needBytes > free) throw new OtaError('DOWNLOAD_FAILED', `not enough space: need ${needBytes}, free ${free}`, { expected: `${needBytes} free bytes in ${dir}`, found: String(free) });
-}
-
 export async function downloadFile(d: DownloadInput): Promise<DownloadResult> {
   const current = { digester: d.newDigester() };
   try {
-    return await runAttempts(d, current);
+    const result = await runAttempts(d, current);
+    // Its worker finishes now, not when the last file of the package is in.
+    result.digester.seal();
+    return result;
   } catch (err) {
     // No one will check it: let go of its worker.
     current.digester.close();
@@ -107,11 +104,8 @@ async function runAttempts(d: DownloadInput, current: { digester: CheckedDigeste
       if (res.status === 200 && onDisk > 0) {
         // The server ignored the Range: start over from byte 0 (what we had counts as the high water).
         d.log.warn({ file, offset: onDisk }, 'server ignored the Range request; downloading from byte 0');
-        await truncate(d.partPath, 0);
+        onDisk = await startOver(d, current);
         restarted = true;
-        onDisk = 0;
-        current.digester.close();
-        current.digester = d.newDigester();
       } else if (res.status === 206) {
         const m = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
         if (!m || Number(m[1]) !== onDisk) {
@@ -125,19 +119,26 @@ async function runAttempts(d: DownloadInput, current: { digester: CheckedDigeste
       if (res.status === 200 || res.status === 206) {
         const before = onDisk;
         const got = await receive(d, res, onDisk, current.digester);
-        onDisk = got.onDisk;
-        fetchedBytes += onDisk - before;
-        if (d.signal.aborted) throw cancelled();
-        if (got.stop === 'deadline') throw failed(`not downloaded within ${d.limits.deadlineSec} s (downloadDeadlineSec); ${onDisk} of ${d.size} bytes`);
-        if (onDisk === d.size) return { digester: current.digester, fetchedBytes };
-        problem = got.stop === 'slow'
-          ? `slower than ${d.limits.minBytesPerSec} B/s over ${d.limits.rateWindowMs / 1000} s (downloadMinBytesPerSec) at ${onDisk} bytes`
-          : `connection lost after ${onDisk} bytes: ${got.cut ?? 'response ended early'}`;
-        // Progress is a resumed attempt that got further than ever. A slow one is not (a dripping
-        // server must use up the retries), nor a restart from 0 (a server that ignores Range).
-        progressed = got.stop !== 'slow' && !restarted && onDisk > highWater;
-        highWater = Math.max(highWater, onDisk);
-        d.log.warn({ file, offset: onDisk, size: d.size, reason: problem }, 'download interrupted');
+        if (got.changed !== undefined) {
+          // A failed attempt (nothing written): a part file that keeps changing must not keep the download going.
+          problem = `the part file changed under the download (it held ${got.changed} bytes, not ${onDisk})`;
+          d.log.warn({ file, offset: onDisk, held: got.changed }, 'part file changed under the download; downloading from byte 0');
+          onDisk = await startOver(d, current);
+        } else {
+          onDisk = got.onDisk;
+          fetchedBytes += onDisk - before;
+          if (d.signal.aborted) throw cancelled();
+          if (got.stop === 'deadline') throw failed(`not downloaded within ${d.limits.deadlineSec} s (downloadDeadlineSec); ${onDisk} of ${d.size} bytes`);
+          if (onDisk === d.size) return { digester: current.digester, fetchedBytes };
+          problem = got.stop === 'slow'
+            ? `slower than ${d.limits.minBytesPerSec} B/s over ${d.limits.rateWindowMs / 1000} s (downloadMinBytesPerSec) at ${onDisk} bytes`
+            : `connection lost after ${onDisk} bytes: ${got.cut ?? 'response ended early'}`;
+          // Progress is a resumed attempt that got further than ever. A slow one is not (a dripping
+          // server must use up the retries), nor a restart from 0 (a server that ignores Range).
+          progressed = got.stop !== 'slow' && !restarted && onDisk > highWater;
+          highWater = Math.max(highWater, onDisk);
+          d.log.warn({ file, offset: onDisk, size: d.size, reason: problem }, 'download interrupted');
+        }
       } else {
         problem = `HTTP ${res.status}`;
       }
@@ -159,6 +160,8 @@ interface Received {
   cut?: string;
   /** An end we forced: too slow, or past the deadline. */
   stop?: 'slow' | 'deadline';
+  /** The part file did not hold the `start` bytes this attempt was to append to: its size then (nothing written). */
+  changed?: number;
 }
 
 /** Append the body to the part file; resolves with exactly what is on disk (fsynced) when the body ends or breaks. */
@@ -171,6 +174,14 @@ async function receive(d: DownloadInput, res: FetchResponse, start: number, dige
   } catch (err) {
     body.destroy();
     throw writeFailed(err);
+  }
+  // Something outside the agent removed, cut or grew the part file since the last attempt: appending
+  // would leave a file that is not the bytes the digest was given.
+  const held = await fh.stat().then((s) => s.size, () => -1);
+  if (held !== start) {
+    body.destroy();
+    await fh.close().catch(() => undefined);
+    return { onDisk: start, changed: held };
   }
   const stopWith = (why: 'slow' | 'deadline', text: string) => { out.stop ??= why; body.destroy(new Error(text)); };
   let windowBytes = 0;
@@ -223,22 +234,4 @@ async function receive(d: DownloadInput, res: FetchResponse, start: number, dige
   }
   if (fatal) throw fatal;
   return out;
-}
-
-/** Feed the part file already on disk into a fresh digester; a part larger than the size is discarded. */
-async function rehashPartial(d: DownloadInput, digester: CheckedDigester): Promise<number> {
-  let size = 0;
-  try {
-    size = (await stat(d.partPath)).size;
-  } catch {
-    return 0;
-  }
-  if (size > d.size) {
-    await truncate(d.partPath, 0);
-    return 0;
-  }
-  if (size === 0) return 0;
-  await digester.readFile(size);
-  d.onBytes(size);
-  return size;
 }

@@ -7,7 +7,8 @@ import { sleepOn, type Clock } from '../shared/clock.js';
 import { OtaError, errorMessage, isOtaError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { AgentConfig } from './agent-config.js';
-import { downloadFile, ensureFreeSpace } from './download.js';
+import { downloadFile } from './download.js';
+import { ensureFreeSpace } from './part-file.js';
 import type { Fetcher } from './fetcher.js';
 import { installFactsOf } from './flow-facts.js';
 import { hasSelfTest, runSelfTest } from './health-check.js';
@@ -115,6 +116,7 @@ async function checkFiles(c: FlowContext): Promise<void> {
       // After a restart the digest is rebuilt from the file on disk.
       const digester = c.digesters?.[i] ?? await rehash(c, f.partPath, f.name);
       await digester.check(f.sign);
+      await stillWhole(f.partPath, f.size);
     }
   } catch (err) {
     // A file that failed its check must never be installed later by mistake.
@@ -245,6 +247,15 @@ async function end(c: FlowContext, to: 'failed' | 'cancelled', reason: string): 
 
 function signatureCheck(c: FlowContext, fileName: string): SignatureCheck | undefined {
   return c.publicKey ? { publicKey: c.publicKey, signatureB64: signatureFor(c.rec.extData, c.config.signatureKey, fileName) } : undefined;
+}
+
+/** The digest covers the bytes that were read, possibly long before the check (a worker reads behind
+ *  the writes): a part file cut short since then would go to the install hook unverified. */
+async function stillWhole(path: string, sizeBytes: number): Promise<void> {
+  const { size } = await stat(path).catch((err: unknown) => { throw fileGone(err); });
+  if (size !== sizeBytes) {
+    throw new OtaError('VERIFY_FAILED', `downloaded file changed after its check: it holds ${size} bytes, expected ${sizeBytes}`, { expected: `${sizeBytes} bytes`, found: String(size) });
+  }
 }
 
 async function rehash(c: FlowContext, path: string, fileName: string): Promise<FirmwareDigester> {

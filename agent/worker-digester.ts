@@ -82,6 +82,8 @@ export class WorkerDigester implements CheckedDigester {
   #state: WorkerState = { kind: 'unstarted' };
   #onDisk = 0;
   #outcome: DigestOutcome | undefined;
+  /** The worker's answer once every byte is in (undefined: it failed, the check hashes in this thread). */
+  #sealed: Promise<DigestOutcome | undefined> | undefined;
 
   constructor(private readonly i: DigesterInput) {}
 
@@ -95,11 +97,18 @@ export class WorkerDigester implements CheckedDigester {
     return Promise.resolve();
   }
 
-  async check(expectedDigest: string): Promise<void> {
-    this.#outcome ??= await this.#finish().catch(async (err: unknown) => {
-      this.i.log.warn({ file: this.i.partPath, err: errorMessage(err) }, 'hash worker failed; hashing the file in this thread');
-      return this.#inThread();
+  seal(): void {
+    this.#sealed ??= this.#finish().catch((err: unknown) => {
+      // Closed: no check will come, and nothing failed.
+      if (this.#state.kind === 'ended' && this.#state.why === 'closed') return undefined;
+      this.i.log.warn({ file: this.i.partPath, err: errorMessage(err) }, 'hash worker failed; the check hashes the file in this thread');
+      return undefined;
     });
+  }
+
+  async check(expectedDigest: string): Promise<void> {
+    this.seal();
+    this.#outcome ??= (await this.#sealed) ?? await this.#inThread();
     checkOutcome(this.#outcome, expectedDigest);
   }
 

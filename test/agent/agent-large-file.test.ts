@@ -4,8 +4,8 @@
 // download, whichever way the download ends.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, truncateSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
@@ -139,6 +139,70 @@ describe('agent: a large firmware hashed on a worker', () => {
     expect(task.status).toBe(verdict);
     if (verdict === 'SUCCEEDED') expect((await installed(workDir)).equals(content)).toBe(true);
     else expect(steps.at(-1)).toMatchObject({ step: -3, desc: expect.stringMatching(/^digest mismatch/) as unknown });
+  });
+
+  it('-3: a part file cut short after the worker read it is not installed', async () => {
+    const { lab, workDir } = await setUp();
+    const steps = await recordSteps(lab, 'bench-01');
+    const { firmwareId } = await addFirmware(lab, { content, version: '2.0.0' });
+    // The worker's answer means it has read (and hashed) every byte: cut the file then, before the check sees the answer.
+    const cut = (w: Worker) => {
+      w.once('message', () => { for (const n of readdirSync(join(workDir, 'downloads'))) truncateSync(join(workDir, 'downloads', n), SIZE - 10); });
+    };
+    process.once('worker', cut);
+    cleanup.push(() => Promise.resolve(process.off('worker', cut)));
+    await createVerifyJob(lab, firmwareId, ['bench-01']);
+    const task = await Promise.race([taskReaches(lab, 'bench-01', 'SUCCEEDED'), taskReaches(lab, 'bench-01', 'FAILED')]);
+    expect(task.status).toBe('FAILED');
+    expect(steps.at(-1)).toMatchObject({ step: -3, desc: expect.stringMatching(/^downloaded file changed after its check: it holds \d+ bytes, expected \d+/) as unknown });
+    expect(existsSync(join(workDir, 'installed', 'default', 'file-0.bin'))).toBe(false);
+    expect(await readdir(join(workDir, 'downloads'))).toEqual([]);
+  });
+
+  it('a two-file package: the first file\'s worker ends once its file is in, not when the package is', async () => {
+    // Up to 20 large files: each idle worker held until the verify step is ~8 MiB of the agent's memory.
+    const { lab } = await setUp({ downloadTimeoutMs: 600_000 });
+    // The second file sends 2 MiB (its worker starts), then holds the connection open until the test ends.
+    const held: (() => void)[] = [];
+    const server = await startFirmwareServer((_req, res) => {
+      res.writeHead(200, { 'content-length': SIZE });
+      res.write(content.subarray(0, 2 * 1024 * 1024));
+      held.push(() => res.destroy());
+    });
+    cleanup.push(() => server.close());
+    cleanup.push(() => Promise.resolve(held.forEach((h) => h())));
+    const a = await lab.putFirmwareFile('a.bin', content);
+    const sha = createHash('sha256').update(content).digest('hex');
+    const res = await popClient(lab).call<{ Data: { FirmwareId: string } }>('CreateOTAFirmware', {
+      ProductKey: lab.connection.productKey, FirmwareName: 'two-large-held', DestVersion: '2.0.0', SignMethod: 'SHA256',
+      MultiFiles: [{ Name: 'a.bin', Size: SIZE, Url: a.url, SignValue: sha }, { Name: 'b.bin', Size: SIZE, Url: `${server.base}/b.bin`, SignValue: sha }],
+    });
+    const second = new Promise<void>((resolve) => { process.once('worker', () => process.once('worker', () => resolve())); });
+    await createVerifyJob(lab, res.Data.FirmwareId, ['bench-01']);
+    await second;
+    // The second file is still downloading (held): the first worker must be gone all the same.
+    await workers[0]?.exited;
+    expect(held.length).toBe(1);
+    expect(workers.length).toBe(2);
+  });
+
+  it.each(['removed', 'cut short'] as const)('a part file %s between two attempts is downloaded again from byte 0, not failed', async (what) => {
+    const { lab, workDir } = await setUp();
+    const part = () => join(workDir, 'downloads', readdirSync(join(workDir, 'downloads'))[0] ?? 'none');
+    const server = await startFirmwareServer(async (req, res, seen) => {
+      // The first answer is cut at half; before the resume is answered, something outside the agent
+      // takes the part file away (a cleanup) or cuts it short.
+      if (server.requests.length === 1) return serveRange(content, req, res, seen, Math.floor(SIZE / 2));
+      if (server.requests.length === 2) await (what === 'removed' ? rm(part()) : truncate(part(), 1000));
+      serveRange(content, req, res, seen);
+    });
+    cleanup.push(() => server.close());
+    const fw = await addServedFirmware(lab, server, { path: '/fw', size: SIZE, content, version: '2.0.0' });
+    await createVerifyJob(lab, fw, ['bench-01']);
+    const task = await Promise.race([taskReaches(lab, 'bench-01', 'SUCCEEDED'), taskReaches(lab, 'bench-01', 'FAILED')]);
+    expect(task.status).toBe('SUCCEEDED');
+    expect((await installed(workDir)).equals(content)).toBe(true);
+    expect(server.requests.at(-1)?.rangeStart ?? 0).toBe(0);
   });
 
   it('an agent stopped mid-download lets go of the worker', async () => {
