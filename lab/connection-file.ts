@@ -3,20 +3,10 @@
 // own file when it stops, so a file left behind means a lab that is still up (or one that crashed).
 import { readFile, rm } from 'node:fs/promises';
 import { OtaError } from '../shared/errors.js';
+import { isAlive } from '../shared/lab-liveness.js';
 
 /** A connection file is a few KB; anything far bigger is not one (and is not read whole). */
 const CONNECTION_FILE_MAX_BYTES = 1024 * 1024;
-
-/** Whether a process with this pid runs (on this machine). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** What is at `file` now: nothing, a lab's connection (with its pid, when recorded), or something else. */
 async function inspect(file: string): Promise<{ kind: 'none' } | { kind: 'lab'; pid?: number } | { kind: 'other'; why: string }> {

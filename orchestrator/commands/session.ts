@@ -1,9 +1,10 @@
 // What every ota-verify command starts from: where it talks to (target), the one rate limiter and API
 // client of the process, the logger and the live view; and how to tell a person to come back.
-import { readFile } from 'node:fs/promises';
 import { systemClock } from '../../shared/clock.js';
 import { OtaError, isOtaError } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
+import { readLabConnection } from '../../shared/lab-connection.js';
+import { labStatusHint } from '../../shared/lab-liveness.js';
 import { createOpenApiCall } from '../../shared/openapi-client.js';
 import { PlatformApi } from '../platform-api.js';
 import { RateLimiter } from '../rate-limiter.js';
@@ -72,18 +73,14 @@ function withReachHint(call: ReturnType<typeof createOpenApiCall>, a: SessionArg
       return await call(action, params);
     } catch (err) {
       if (!isOtaError(err, 'TRANSPORT_ERROR') || !UNREACHABLE.has(String(err.details.netCode))) throw err;
-      const hint = a.lab ? await labHint(a.lab) : 'check --region or --endpoint, and the network';
-      throw new OtaError('TRANSPORT_ERROR', `cannot reach ${target.endpoint} (${String(err.details.netCode)}): ${hint}`, { cause: err, details: err.details });
+      const where = a.lab ? `the lab of ${a.lab} at ${target.endpoint}` : target.endpoint;
+      const hint = a.lab ? labStatusHint({ pid: await labPid(a.lab) }) : 'check --region or --endpoint, and the network';
+      throw new OtaError('TRANSPORT_ERROR', `cannot reach ${where} (${String(err.details.netCode)}): ${hint}`, { cause: err, details: err.details });
     }
   };
 }
 
-async function labHint(labFile: string): Promise<string> {
-  try {
-    const lab: unknown = JSON.parse(await readFile(labFile, 'utf8'));
-    const pid = typeof lab === 'object' && lab !== null && 'pid' in lab && typeof lab.pid === 'number' ? lab.pid : 'unknown';
-    return `is ota-lab running? ${labFile} says pid ${pid}`;
-  } catch {
-    return 'is ota-lab running?';
-  }
+/** The pid recorded in the lab file now (a restarted lab may have rewritten it), if it still reads. */
+async function labPid(labFile: string): Promise<number | undefined> {
+  return readLabConnection(labFile).then((lab) => lab.pid, () => undefined);
 }

@@ -112,6 +112,14 @@ describe('a lab.json left by a lab that was killed', () => {
   });
 });
 
+describe('a lab.json left by a lab that was killed, to ota-verify', () => {
+  it('status: exit 3, one line naming the file and saying the lab that wrote it stopped (the words ota-lab uses)', async () => {
+    const r = await run('verify', ['status', 'J1', '--lab', 'stale.json']);
+    expectOneRefusal(r, 3, `ota-verify: cannot reach the lab of stale.json at ${stale.apiEndpoint} (ECONNREFUSED): the lab that wrote it (pid ${String(stale.pid)}) has stopped: start one with ota-lab start`);
+    expect(r.stderr).not.toContain(stale.accessKeySecret);
+  });
+});
+
 describe('firmware files', () => {
   it.each([
     ['lab', ['firmware', 'add', 'empty.bin', '--version', '2.0.0', '--lab', 'stale.json'], 'ota-lab: firmware file empty.bin is empty', 'a readable, non-empty file of at most 1,000 MB (the platform\'s upload limit)'],
