@@ -6,6 +6,7 @@ import { usageFailure } from '../shared/usage-message.js';
 import { requireFlagValues } from '../shared/cli-values.js';
 import type { SessionArgs } from './commands/session.js';
 import type { WatchLimits } from './commands/watch-verdict.js';
+import { CLI_DEFAULTS } from './cli-defaults.js';
 import { exitCodeOf } from './exit-codes.js';
 import { uploadArgsOf, uploadOptions } from './upload-options.js';
 
@@ -19,7 +20,7 @@ function target<T>(y: Argv<T>) {
     .option('endpoint', { type: 'string', describe: 'OpenAPI endpoint URL instead of the region\'s' })
     .option('instance-id', { type: 'string', describe: 'IotInstanceId of an Enterprise instance' })
     .option('profile', { type: 'string', describe: 'credentials from this Alibaba Cloud CLI profile (~/.aliyun/config.json)' })
-    .option('budget', { type: 'number', default: 8, describe: 'account-wide API requests per second from this process' })
+    .option('budget', { type: 'number', default: CLI_DEFAULTS.budget, describe: 'account-wide API requests per second from this process' })
     .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], default: 'warn', describe: 'diagnostic log on stderr (JSON; one human line each on a terminal)' });
 }
 
@@ -40,11 +41,11 @@ function watching<T>(y: Argv<T>) {
     .option('poll-min-ms', { type: 'number', default: WATCH_DEFAULTS.pollMinMs, describe: 'shortest interval between two regular polls of a job, in ms (while devices move); when the benches look about to end, an early poll may come 250 ms after the last, only while the API budget is idle' })
     .option('poll-max-ms', { type: 'number', default: WATCH_DEFAULTS.pollMaxMs, describe: 'longest interval between two polls, in ms (while nothing changes)' })
     .option('cancel-on-interrupt', { type: 'boolean', default: false, describe: 'Ctrl-C cancels the job instead of only stopping the watch' })
-    .option('start-timeout-minutes', { type: 'number', default: 10, describe: 'a number of minutes (fractions allowed): a bench with no progress this long after this run first sees its task fails (offline, agent not running) and its task is cancelled; 0 waits forever' })
+    .option('start-timeout-minutes', { type: 'number', default: CLI_DEFAULTS.startTimeoutMinutes, describe: 'a number of minutes (fractions allowed): a bench with no progress this long after this run first sees its task fails (offline, agent not running) and its task is cancelled; 0 waits forever' })
     .option('max-wait-minutes', { type: 'number', alias: 'max-wait', describe: 'a number of minutes (fractions allowed) after which this run ends; unfinished benches fail and their tasks are cancelled' });
 }
 
-const WATCH_DEFAULTS = Object.freeze({ pollMinMs: 1000, pollMaxMs: 10_000 });
+const WATCH_DEFAULTS = CLI_DEFAULTS;
 
 type Common = {
   lab?: string; region?: string; endpoint?: string; 'instance-id'?: string; profile?: string; budget: number; 'log-level': string;
@@ -72,7 +73,7 @@ function minutes(flag: string, v: number | undefined, min: number): number | und
 /** --start-timeout-minutes and --max-wait: verify and watch bound their watch the same way. */
 function boundArgs(a: { 'start-timeout-minutes': number; 'max-wait-minutes'?: number }): WatchLimits {
   const maxWait = minutes('max-wait-minutes', a['max-wait-minutes'], 0.01);
-  return { startTimeoutMinutes: minutes('start-timeout-minutes', a['start-timeout-minutes'], 0) ?? 10, ...(maxWait !== undefined ? { maxWaitMinutes: maxWait } : {}) };
+  return { startTimeoutMinutes: minutes('start-timeout-minutes', a['start-timeout-minutes'], 0) ?? CLI_DEFAULTS.startTimeoutMinutes, ...(maxWait !== undefined ? { maxWaitMinutes: maxWait } : {}) };
 }
 
 /** The value of `--name V` or `--name=V` in raw argv (yargs may not have got that far). */

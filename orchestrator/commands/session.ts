@@ -6,6 +6,7 @@ import { createLogger, type Logger } from '../../shared/logger.js';
 import { readLabConnection } from '../../shared/lab-connection.js';
 import { labStatusHint } from '../../shared/lab-liveness.js';
 import { createOpenApiCall } from '../../shared/openapi-client.js';
+import { CLI_DEFAULTS } from '../cli-defaults.js';
 import { PlatformApi } from '../platform-api.js';
 import { RateLimiter } from '../rate-limiter.js';
 import { LiveView } from '../live-view.js';
@@ -58,10 +59,14 @@ export function targetFlags(a: TargetArgs, target?: Target): string {
   return flags.join(' ');
 }
 
-/** The command that re-attaches to a job, or none when the lab ends with this run (the demo's). */
-export function watchHint(s: Session, jobId: string): string | undefined {
-  if (s.target.ephemeralLab) return undefined;
-  return `ota-verify watch ${jobId} ${targetFlags(s.args, s.target)}`;
+/** The flags of a session that change a watch's pace, as given when not the defaults. */
+export function paceFlags(a: SessionArgs): string[] {
+  return [
+    ...(a.budget !== CLI_DEFAULTS.budget ? [`--budget ${a.budget}`] : []),
+    ...(a.pollMinMs !== CLI_DEFAULTS.pollMinMs ? [`--poll-min-ms ${a.pollMinMs}`] : []),
+    ...(a.pollMaxMs !== CLI_DEFAULTS.pollMaxMs ? [`--poll-max-ms ${a.pollMaxMs}`] : []),
+    ...(a.cancelOnInterrupt ? ['--cancel-on-interrupt'] : []),
+  ];
 }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
