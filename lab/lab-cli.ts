@@ -5,6 +5,7 @@ import { packageVersion } from '../shared/package-version.js';
 import { usageFailure } from '../shared/usage-message.js';
 import { PORT_WORDS, portNumber, requireFlagValues, signMethod, wholeNumber, type FlagExpects } from '../shared/cli-values.js';
 import { isOtaError } from '../shared/errors.js';
+import { LAB_DEVICES_MAX } from '../shared/lab-connection.js';
 import { LAB_DEFAULTS } from './lab-options.js';
 
 function exitCodeOf(err: unknown): number {
@@ -15,7 +16,7 @@ function exitCodeOf(err: unknown): number {
 
 /** What each value flag takes, for `--flag needs a value: …` (choices flags list their choices). */
 export const LAB_EXPECTS: FlagExpects = Object.freeze({
-  'start devices': 'a number of devices from 0 to 100000',
+  'start devices': `a number of devices from 0 to ${LAB_DEVICES_MAX}`,
   'demo devices': 'a number of benches from 1 to 10',
   'product-key': 'the product key of the lab\'s devices',
   'state-dir': 'a directory to keep the lab\'s state in',
@@ -55,7 +56,7 @@ export async function runLabCli(argv: string[]): Promise<void> {
       .middleware(requireFlagValues('ota-lab', argv, LAB_EXPECTS), true)
       .usage('$0 <command>\n\nAn offline stand-in for Alibaba Cloud IoT Platform\'s OTA service: signed OpenAPI, MQTT broker with device auth, OTA job engine, firmware server with fault injection.\n`ota-lab --version` prints the version.')
       .command('start', 'run the lab until Ctrl-C and write its connection file', (y) => y
-        .option('devices', { type: 'string', coerce: wholeNumber('devices', 0, 100_000), default: LAB_DEFAULTS.deviceCount, describe: 'how many test devices to create (bench-01, bench-02, …), 0-100000' })
+        .option('devices', { type: 'string', coerce: wholeNumber('devices', 0, LAB_DEVICES_MAX), default: LAB_DEFAULTS.deviceCount, describe: `how many test devices to create (bench-01, bench-02, …), 0-${LAB_DEVICES_MAX}` })
         .option('product-key', { type: 'string', default: LAB_DEFAULTS.productKey, describe: 'ProductKey of the lab\'s one product' })
         .option('state-dir', { type: 'string', describe: 'a directory that keeps products, devices, firmware, jobs and tasks across restarts' })
         .option('broker', { type: 'string', describe: 'an mqtt:// URL: use that external MQTT broker (e.g. mosquitto) instead of the embedded one' })
