@@ -51,7 +51,8 @@ export function watchLabOrigin(labFile: string, started: LabConnection, device: 
     // One failure is the drop itself; from the second the broker is not coming back on its own.
     if (failures < 2 || checking) return;
     checking = true;
-    void check().finally(() => { checking = false; });
+    // check() reads the file with its refusals caught; nothing here may reject unheard.
+    void check().catch(() => undefined).finally(() => { checking = false; });
   });
 }
 
