@@ -121,4 +121,25 @@ describe('an agent whose lab dies under it', () => {
     expect(await agent.stop()).toBe(0);
     expect(await next.stop('SIGINT')).toBe(0);
   });
+
+  it('killed, then restarted with the same --state-dir and --mqtt-port: the agent reconnects by itself, no "restart" line', async () => {
+    const first = spawnCli(BIN.lab, ['start', '--devices', '1', '--throttle', 'off', '--connection-file', 'same.json', '--state-dir', 'same-state', '--log-level', 'warn'], { cwd: dir });
+    spawned.push(first);
+    await first.waitFor(/Press Ctrl-C to stop/);
+    // The port the first lab was given (port 0): the restarted lab asks for the same one.
+    const port = new URL((await readLabConnection(join(dir, 'same.json'))).mqttUrl).port;
+    const agent = spawnCli(BIN.agent, ['run', '--lab', 'same.json', '--device', 'bench-01', '--work-dir', 'w-same', '--log-format', 'json'], { cwd: dir });
+    spawned.push(agent);
+    await agent.waitFor(/"msg":"connected"/);
+    await first.stop('SIGKILL');
+    await agent.waitFor(/has stopped: start one with ota-lab start/);
+    const again = spawnCli(BIN.lab, ['start', '--devices', '1', '--throttle', 'off', '--connection-file', 'same.json', '--state-dir', 'same-state', '--mqtt-port', port, '--log-level', 'warn'], { cwd: dir });
+    spawned.push(again);
+    await again.waitFor(/Press Ctrl-C to stop/);
+    await agent.waitFor(/"msg":"connected"[\s\S]*"msg":"connected"/);
+    expect(warnings(agent, /has stopped/)).toHaveLength(1);
+    expect(warnings(agent, /another lab|restart ota-agent to use it/)).toEqual([]);
+    expect(await agent.stop()).toBe(0);
+    expect(await again.stop('SIGINT')).toBe(0);
+  });
 });
