@@ -60,6 +60,8 @@ export function watchLabOrigin(labFile: string, started: LabConnection, device: 
 function situation(labFile: string, started: LabConnection, device: string, now: LabConnection | undefined): string | undefined {
   const retrying = `still retrying ${started.mqttUrl}`;
   if (now === undefined) {
+    // A file removed (or spoiled) while its lab still runs says nothing about why we cannot connect.
+    if (!labHasStopped(started)) return undefined;
     return `the lab that wrote ${labFile} (pid ${started.pid ?? 'unknown'}) has stopped and its file is gone: ${retrying}; after ota-lab start, restart ota-agent with the new file`;
   }
   if (labHasStopped(now)) {
