@@ -4,7 +4,7 @@ import yargs, { type Argv } from 'yargs';
 import { EXIT_USAGE, runCli, UsageError } from '../shared/cli-support.js';
 import { packageVersion } from '../shared/package-version.js';
 import { usageFailure } from '../shared/usage-message.js';
-import { requireFlagValues } from '../shared/cli-values.js';
+import { requireFlagValues, type FlagExpects } from '../shared/cli-values.js';
 import { isOtaError } from '../shared/errors.js';
 import type { AgentConfigInput } from './agent-config.js';
 
@@ -13,6 +13,18 @@ function exitCodeOf(err: unknown): number {
   if (isOtaError(err)) return 3;
   return 1;
 }
+
+/** What each value flag takes, for `--flag needs a value: …` (choices flags list their choices). */
+export const AGENT_EXPECTS: FlagExpects = Object.freeze({
+  config: 'the bench\'s JSON config file',
+  lab: 'the lab.json file that ota-lab start wrote',
+  device: 'the name of one of the lab\'s devices, e.g. bench-01',
+  'work-dir': 'the agent\'s work directory',
+  'install-command': 'a shell command that installs the firmware',
+  'public-key': 'a PEM public key file',
+  'ca-file': 'a CA certificate file (PEM)',
+  module: 'the name of the module to clear, e.g. default',
+});
 
 interface CommonArgs {
   config?: string;
@@ -77,7 +89,7 @@ export async function runAgentCli(argv: string[]): Promise<void> {
     let code = 0;
     await yargs(argv)
       .scriptName('ota-agent')
-      .middleware(requireFlagValues('ota-agent', argv), true)
+      .middleware(requireFlagValues('ota-agent', argv, AGENT_EXPECTS), true)
       .usage('$0 <command>\n\nThe bench agent: the device under test as far as Alibaba Cloud IoT Platform is concerned.\nThe device secret comes from OTA_DEVICE_SECRET or deviceSecretFile, never from the command line.')
       .command('run', 'run the agent until SIGTERM/SIGINT', (y) => benchOptions(y)
         .example('$0 run --config /etc/ota-agent/bench.json', 'on a real bench (secret in OTA_DEVICE_SECRET)')

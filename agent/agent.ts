@@ -33,7 +33,8 @@ export interface Agent {
   /** The agent's public API for a program that embeds it (the fleet benchmark runs many agents in one
    *  process): 'done' (record) when an upgrade succeeded, 'failed' (record, step) when it failed,
    *  'refused' (module, reason), 'garbage' (reason) for a notice it could not use, 'notice' (outcome)
-   *  after each notice is handled, and 'stopped' (OtaError) when the agent cannot go on (the broker
+   *  after each notice is handled, 'offline' (failures in a row) each time the broker connection is
+   *  lost or a reconnect fails, and 'stopped' (OtaError) when the agent cannot go on (the broker
    *  keeps refusing its credentials). What the platform receives is observed on the platform side. */
   readonly events: EventEmitter;
   readonly store: AgentStore;
@@ -195,6 +196,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
       .finally(() => events.emit('notice'));
   });
   channel.onConnect(() => { void announcer.announce(); });
+  channel.onOffline((failures) => events.emit('offline', failures));
   channel.onRefused((err) => {
     log.error({ err: err.message }, 'the broker refuses this device\'s credentials; stopping');
     events.emit('stopped', err);

@@ -35,6 +35,9 @@ export interface Channel {
   onConnect(fn: () => void): void;
   /** Called once when the broker refused the credentials and the channel stopped trying. */
   onRefused(fn: (err: OtaError) => void): void;
+  /** Called each time the connection is lost or a connect attempt fails, with how many of those in a
+   *  row since the last successful connect (1: just dropped; more: the broker keeps not answering). */
+  onOffline(fn: (failures: number) => void): void;
   readonly connected: boolean;
   close(): Promise<void>;
 }
@@ -62,6 +65,7 @@ export class MqttChannel implements Channel {
   readonly #onMessage: ((topic: string, payload: Buffer) => void)[] = [];
   readonly #onConnect: (() => void)[] = [];
   readonly #onRefused: ((err: OtaError) => void)[] = [];
+  readonly #onOffline: ((failures: number) => void)[] = [];
   #attempt = 0;
   #authRefusals = 0;
   #refused: OtaError | undefined;
@@ -111,6 +115,10 @@ export class MqttChannel implements Channel {
   onRefused(fn: (err: OtaError) => void): void {
     this.#onRefused.push(fn);
     if (this.#refused) fn(this.#refused);
+  }
+
+  onOffline(fn: (failures: number) => void): void {
+    this.#onOffline.push(fn);
   }
 
   publish(topic: string, payload: Record<string, unknown>, qos: 0 | 1): Promise<void> {
@@ -180,6 +188,7 @@ export class MqttChannel implements Channel {
     if (this.#closing || this.#retry || this.#refused) return;
     const delayMs = backoffDelayMs(this.#attempt++, this.#o.reconnectBaseMs, this.#o.reconnectMaxMs);
     this.#o.log.warn({ delayMs, attempt: this.#attempt }, 'disconnected; reconnecting');
+    for (const fn of this.#onOffline) fn(this.#attempt);
     this.#retry = this.#o.clock.setTimer(delayMs, () => {
       this.#retry = undefined;
       // Keep mqtt.js's stores: reconnect() without them starts empty ones, and the QoS 1 messages not

@@ -1,30 +1,20 @@
 // lab.json belongs to one running lab: a start never overwrites the file of a lab that is still
 // running (its pid alive) nor a file that is not a lab connection file at all, and a lab removes its
 // own file when it stops, so a file left behind means a lab that is still up (or one that crashed).
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { OtaError } from '../shared/errors.js';
+import { isAlive } from '../shared/lab-liveness.js';
+import { LAB_FILE_MAX_BYTES } from '../shared/lab-connection.js';
 
-/** A connection file is a few KB; anything far bigger is not one (and is not read whole). */
-const CONNECTION_FILE_MAX_BYTES = 1024 * 1024;
-
-/** Whether a process with this pid runs (on this machine). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** What is at `file` now: nothing, a lab's connection (with its pid, when recorded), or something else. */
 async function inspect(file: string): Promise<{ kind: 'none' } | { kind: 'lab'; pid?: number } | { kind: 'other'; why: string }> {
   let text: string;
   try {
-    const buf = await readFile(file);
-    if (buf.length > CONNECTION_FILE_MAX_BYTES) return { kind: 'other', why: `it is ${buf.length} bytes, not a connection file` };
-    text = buf.toString('utf8');
+    // The bound every reader of lab.json uses (the largest lab's file fits), checked before reading.
+    const size = (await stat(file)).size;
+    if (size > LAB_FILE_MAX_BYTES) return { kind: 'other', why: `it is ${size} bytes, more than the ${LAB_FILE_MAX_BYTES} a lab connection file can be` };
+    text = await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { kind: 'none' };

@@ -3,8 +3,9 @@ import yargs from 'yargs';
 import { EXIT_USAGE, runCli } from '../shared/cli-support.js';
 import { packageVersion } from '../shared/package-version.js';
 import { usageFailure } from '../shared/usage-message.js';
-import { portNumber, requireFlagValues, signMethod, wholeNumber } from '../shared/cli-values.js';
+import { PORT_WORDS, portNumber, requireFlagValues, signMethod, wholeNumber, type FlagExpects } from '../shared/cli-values.js';
 import { isOtaError } from '../shared/errors.js';
+import { LAB_DEVICES_MAX } from '../shared/lab-connection.js';
 import { LAB_DEFAULTS } from './lab-options.js';
 
 function exitCodeOf(err: unknown): number {
@@ -12,6 +13,36 @@ function exitCodeOf(err: unknown): number {
   if (isOtaError(err)) return EXIT_USAGE;
   return 1;
 }
+
+/** What each value flag takes, for `--flag needs a value: …` (choices flags list their choices). */
+export const LAB_EXPECTS: FlagExpects = Object.freeze({
+  'start devices': `a number of devices from 0 to ${LAB_DEVICES_MAX}`,
+  'demo devices': 'a number of benches from 1 to 10',
+  'product-key': 'the product key of the lab\'s devices',
+  'state-dir': 'a directory to keep the lab\'s state in',
+  broker: 'the mqtt:// or mqtts:// URL of an MQTT broker',
+  'connection-file': 'a file name for the lab connection file, e.g. lab.json',
+  'api-port': PORT_WORDS,
+  'mqtt-port': PORT_WORDS,
+  'file-port': PORT_WORDS,
+  'file-host': 'a host name or IP address, without a port',
+  'instance-id': 'an IotInstanceId, e.g. iot-06z00lab0001',
+  version: 'the version the firmware installs, e.g. 2.0.0',
+  'sign-method': 'MD5 or SHA256 (any case)',
+  module: 'the name of the firmware\'s OTA module',
+  name: 'a firmware name of 1 to 40 characters',
+  'src-version': 'the version a delta package upgrades from',
+  lab: 'the lab.json file that ota-lab start wrote',
+  'close-after-bytes': 'a number of bytes, 0 or more',
+  'close-times': 'a number of times, 1 or more',
+  'bytes-per-sec': 'a number of bytes per second, 1 or more',
+  'flip-byte-at': 'a byte offset, 0 or more',
+  'flip-times': 'a number of times, 1 or more',
+  'error-status': 'an HTTP error status from 400 to 599',
+  'error-times': 'a number of times, 1 or more',
+  'extra-bytes': 'a number of bytes from 1 to 1 GiB',
+  size: 'a size such as 512KiB or 8MiB',
+});
 
 export async function runLabCli(argv: string[]): Promise<void> {
   await runCli('ota-lab', async () => {
@@ -22,10 +53,10 @@ export async function runLabCli(argv: string[]): Promise<void> {
     let code = 0;
     await yargs(argv)
       .scriptName('ota-lab')
-      .middleware(requireFlagValues('ota-lab', argv), true)
+      .middleware(requireFlagValues('ota-lab', argv, LAB_EXPECTS), true)
       .usage('$0 <command>\n\nAn offline stand-in for Alibaba Cloud IoT Platform\'s OTA service: signed OpenAPI, MQTT broker with device auth, OTA job engine, firmware server with fault injection.\n`ota-lab --version` prints the version.')
       .command('start', 'run the lab until Ctrl-C and write its connection file', (y) => y
-        .option('devices', { type: 'string', coerce: wholeNumber('devices', 0, 100_000), default: LAB_DEFAULTS.deviceCount, describe: 'how many test devices to create (bench-01, bench-02, …), 0-100000' })
+        .option('devices', { type: 'string', coerce: wholeNumber('devices', 0, LAB_DEVICES_MAX), default: LAB_DEFAULTS.deviceCount, describe: `how many test devices to create (bench-01, bench-02, …), 0-${LAB_DEVICES_MAX}` })
         .option('product-key', { type: 'string', default: LAB_DEFAULTS.productKey, describe: 'ProductKey of the lab\'s one product' })
         .option('state-dir', { type: 'string', describe: 'a directory that keeps products, devices, firmware, jobs and tasks across restarts' })
         .option('broker', { type: 'string', describe: 'an mqtt:// URL: use that external MQTT broker (e.g. mosquitto) instead of the embedded one' })

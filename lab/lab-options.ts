@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { INSTANCE_ID_RULE } from '../shared/platform-rules.js';
 import { PRODUCT_KEY_RULE } from '../shared/platform-rules.js';
 import { issueError } from '../shared/zod-issue.js';
+import { LAB_DEVICES_MAX } from '../shared/lab-connection.js';
 import { DEFAULT_NOTICE_STYLE } from './notice.js';
 
 export const LAB_DEFAULTS = Object.freeze({
@@ -37,7 +38,7 @@ export const labOptionsSchema = z.object({
   fileHost: z.string().regex(/^(?=.{1,100}$)([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[?[0-9A-Fa-f:.]+\]?)$/, 'a host name or IP address without a port').optional(),
   regionId: z.string().min(1).default(LAB_DEFAULTS.regionId),
   productKey: z.string().regex(PRODUCT_KEY_RULE.pattern, PRODUCT_KEY_RULE.describe).default(LAB_DEFAULTS.productKey),
-  deviceCount: z.number().int().min(0).max(100_000).default(LAB_DEFAULTS.deviceCount),
+  deviceCount: z.number().int().min(0).max(LAB_DEVICES_MAX).default(LAB_DEFAULTS.deviceCount),
   devicePrefix: z.string().regex(/^[A-Za-z0-9_.:@-]{1,24}$/).default(LAB_DEFAULTS.devicePrefix),
   throttle: z.union([z.literal('platform'), z.literal('off'), z.record(z.string(), z.number().int().positive())]).default(LAB_DEFAULTS.throttle),
   tls: z.boolean().default(LAB_DEFAULTS.tls),

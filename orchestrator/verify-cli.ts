@@ -3,9 +3,10 @@ import yargs, { type Argv } from 'yargs';
 import { runCli, UsageError } from '../shared/cli-support.js';
 import { packageVersion } from '../shared/package-version.js';
 import { usageFailure } from '../shared/usage-message.js';
-import { requireFlagValues } from '../shared/cli-values.js';
+import { requireFlagValues, type FlagExpects } from '../shared/cli-values.js';
 import type { SessionArgs } from './commands/session.js';
 import type { WatchLimits } from './commands/watch-verdict.js';
+import { CLI_DEFAULTS } from './cli-defaults.js';
 import { exitCodeOf } from './exit-codes.js';
 import { uploadArgsOf, uploadOptions } from './upload-options.js';
 
@@ -19,7 +20,7 @@ function target<T>(y: Argv<T>) {
     .option('endpoint', { type: 'string', describe: 'OpenAPI endpoint URL instead of the region\'s' })
     .option('instance-id', { type: 'string', describe: 'IotInstanceId of an Enterprise instance' })
     .option('profile', { type: 'string', describe: 'credentials from this Alibaba Cloud CLI profile (~/.aliyun/config.json)' })
-    .option('budget', { type: 'number', default: 8, describe: 'account-wide API requests per second from this process' })
+    .option('budget', { type: 'number', default: CLI_DEFAULTS.budget, describe: 'account-wide API requests per second from this process' })
     .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], default: 'warn', describe: 'diagnostic log on stderr (JSON; one human line each on a terminal)' });
 }
 
@@ -40,11 +41,41 @@ function watching<T>(y: Argv<T>) {
     .option('poll-min-ms', { type: 'number', default: WATCH_DEFAULTS.pollMinMs, describe: 'shortest interval between two regular polls of a job, in ms (while devices move); when the benches look about to end, an early poll may come 250 ms after the last, only while the API budget is idle' })
     .option('poll-max-ms', { type: 'number', default: WATCH_DEFAULTS.pollMaxMs, describe: 'longest interval between two polls, in ms (while nothing changes)' })
     .option('cancel-on-interrupt', { type: 'boolean', default: false, describe: 'Ctrl-C cancels the job instead of only stopping the watch' })
-    .option('start-timeout-minutes', { type: 'number', default: 10, describe: 'a number of minutes (fractions allowed): a bench with no progress this long after this run first sees its task fails (offline, agent not running) and its task is cancelled; 0 waits forever' })
+    .option('start-timeout-minutes', { type: 'number', default: CLI_DEFAULTS.startTimeoutMinutes, describe: 'a number of minutes (fractions allowed): a bench with no progress this long after this run first sees its task fails (offline, agent not running) and its task is cancelled; 0 waits forever' })
     .option('max-wait-minutes', { type: 'number', alias: 'max-wait', describe: 'a number of minutes (fractions allowed) after which this run ends; unfinished benches fail and their tasks are cancelled' });
 }
 
-const WATCH_DEFAULTS = Object.freeze({ pollMinMs: 1000, pollMaxMs: 10_000 });
+const WATCH_DEFAULTS = CLI_DEFAULTS;
+
+/** What each value flag takes, for `--flag needs a value: …` (choices flags list their choices). */
+export const VERIFY_EXPECTS: FlagExpects = Object.freeze({
+  lab: 'the lab.json file that ota-lab start wrote',
+  region: 'a region id, e.g. cn-shanghai',
+  endpoint: 'an OpenAPI endpoint URL, e.g. https://iot.cn-shanghai.aliyuncs.com',
+  'instance-id': 'the IotInstanceId of an Enterprise instance, e.g. iot-06z00abcdefg',
+  profile: 'the name of a profile in ~/.aliyun/config.json',
+  budget: 'a number of API requests per second, 1 or more',
+  junit: 'a file name for the JUnit XML report',
+  'poll-min-ms': 'the shortest time between two polls, in milliseconds (100 or more)',
+  'poll-max-ms': 'the longest time between two polls, in milliseconds',
+  'start-timeout-minutes': 'the minutes a bench may show no progress before it fails (fractions allowed; 0 waits for ever)',
+  'max-wait-minutes': 'the minutes this run may last (fractions allowed)',
+  version: 'the version the firmware installs, as the benches report it (e.g. 2.1.0)',
+  module: 'the name of the firmware\'s OTA module',
+  'src-version': 'the version a delta package upgrades from',
+  'firmware-name': 'a name for the firmware',
+  desc: 'a description of up to 100 characters',
+  udi: 'the firmware\'s Udi (extra data for the devices)',
+  'product-key': 'the product key of the test devices',
+  'upload product-key': 'the product key the firmware is for',
+  file: 'the firmware file to upload',
+  'firmware-id': 'the FirmwareId of a registered firmware',
+  device: 'the name of a test device',
+  devices: 'the names of the test devices, separated by commas',
+  'timeout-minutes': 'the task timeout in minutes, 1 to 1440',
+  tag: 'a tag as KEY=VALUE',
+  'download-protocol': 'HTTPS or MQTT',
+});
 
 type Common = {
   lab?: string; region?: string; endpoint?: string; 'instance-id'?: string; profile?: string; budget: number; 'log-level': string;
@@ -72,7 +103,7 @@ function minutes(flag: string, v: number | undefined, min: number): number | und
 /** --start-timeout-minutes and --max-wait: verify and watch bound their watch the same way. */
 function boundArgs(a: { 'start-timeout-minutes': number; 'max-wait-minutes'?: number }): WatchLimits {
   const maxWait = minutes('max-wait-minutes', a['max-wait-minutes'], 0.01);
-  return { startTimeoutMinutes: minutes('start-timeout-minutes', a['start-timeout-minutes'], 0) ?? 10, ...(maxWait !== undefined ? { maxWaitMinutes: maxWait } : {}) };
+  return { startTimeoutMinutes: minutes('start-timeout-minutes', a['start-timeout-minutes'], 0) ?? CLI_DEFAULTS.startTimeoutMinutes, ...(maxWait !== undefined ? { maxWaitMinutes: maxWait } : {}) };
 }
 
 /** The value of `--name V` or `--name=V` in raw argv (yargs may not have got that far). */
@@ -117,7 +148,7 @@ export async function runVerifyCli(argv: string[]): Promise<void> {
     // yargs may throw a usage error synchronously or reject with it: both reach the catch below.
     await Promise.resolve().then(() => yargs(argv)
       .scriptName('ota-verify')
-      .middleware(requireFlagValues('ota-verify', argv), true)
+      .middleware(requireFlagValues('ota-verify', argv, VERIFY_EXPECTS), true)
       .usage('$0 <command>\n\nProve a firmware on test benches with a verification job (CreateOTAVerifyJob) and give CI a verdict.\nExit codes: 0 verified (or needs no verification), 1 verification failed, 2 bad usage or refused,\n3 platform, auth or network failure, 4 stopped watching before the end.')
       .command('verify', 'check, create the verify job, watch it to the verdict', (y) => uploadOptions(watching(target(y)))
         .option('product-key', { type: 'string', describe: 'ProductKey the firmware belongs to (--lab: from lab.json)' })

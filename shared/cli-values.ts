@@ -14,7 +14,10 @@ export function wholeNumber(flag: string, min: number, max: number, what = `a wh
   };
 }
 
-export const portNumber = (flag: string) => wholeNumber(flag, 0, 65535, 'a port from 0 to 65535 (0 picks a free one)');
+/** What a port flag takes, in the words of both its refusals (bad value, no value). */
+export const PORT_WORDS = 'a port from 0 to 65535 (0 picks a free one)';
+
+export const portNumber = (flag: string) => wholeNumber(flag, 0, 65535, PORT_WORDS);
 
 /** A digest method as the platform spells it (MD5, SHA256), typed in any case, as the agent reads notices. */
 export function signMethod(flag: string): (v: unknown) => 'MD5' | 'SHA256' {
@@ -41,8 +44,15 @@ interface YargsView {
 
 const camel = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
-/** What a value flag takes, in the words its --help uses. */
-function expectedOf(key: string, o: OptionTable, y: YargsView): string {
+/** What each value flag of a CLI takes, in a user's words ("the product key of the test devices"):
+ *  keyed by the option's name, or by "COMMAND NAME" where one name means different things in two
+ *  commands. Kept apart from --help, whose sentences say what an option does, not what to type. */
+export type FlagExpects = Readonly<Record<string, string>>;
+
+/** What a value flag takes: its phrase, else its choices, else (an option without a phrase) its help. */
+function expectedOf(key: string, command: string, expects: FlagExpects, o: OptionTable, y: YargsView): string {
+  const phrase = expects[`${command} ${key}`] ?? expects[key];
+  if (phrase !== undefined) return phrase;
   const choices = o.choices[key];
   if (choices && choices.length > 0) return `one of ${choices.join(', ')}`;
   const described = y.getInternalMethods?.().getUsageInstance().getDescriptions()[key];
@@ -54,9 +64,12 @@ function expectedOf(key: string, o: OptionTable, y: YargsView): string {
  *  silently meant "any port". This reads the raw argv against the running command's option table
  *  (so it covers every flag of every command of a CLI, present and future) and refuses a value flag
  *  with nothing after it, an empty `--flag=`, or a flag followed by another flag. Register it with
- *  `.middleware(requireFlagValues(prog, argv), true)`: it runs before the flags' own checks (coerce). */
-export function requireFlagValues(prog: string, argv: readonly string[]): (args: unknown, y?: unknown) => void {
-  return (_args, y) => {
+ *  `.middleware(requireFlagValues(prog, argv, expects), true)`: it runs before the flags' own checks (coerce). */
+export function requireFlagValues(prog: string, argv: readonly string[], expects: FlagExpects = {}): (args: unknown, y?: unknown) => void {
+  return (args, y) => {
+    // The command's name, for the phrases a name has in one command only ("demo devices").
+    const first = (args as { _?: unknown[] } | undefined)?._?.[0];
+    const command = typeof first === 'string' ? first : '';
     const view = y as YargsView;
     const o = view.getOptions();
     const takesValue = new Map<string, string>();
@@ -79,7 +92,7 @@ export function requireFlagValues(prog: string, argv: readonly string[]): (args:
       // As yargs reads it: the next word is the value unless it is a flag (a negative number is a value).
       const next = eq < 0 ? argv[i + 1] : token.slice(eq + 1);
       const missing = next === undefined || next === '' || (eq < 0 && next.startsWith('-') && !/^-\.?\d/.test(next));
-      if (missing) throw new UsageError(`--${name} needs a value: ${expectedOf(key, o, view)} (see ${prog} --help)`);
+      if (missing) throw new UsageError(`--${name} needs a value: ${expectedOf(key, command, expects, o, view)} (see ${prog} --help)`);
     }
   };
 }

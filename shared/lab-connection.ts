@@ -33,11 +33,28 @@ export async function writeLabConnection(file: string, conn: LabConnection): Pro
   await writeFileAtomic(file, `${JSON.stringify(conn, null, 2)}\n`, 0o600);
 }
 
-/** A lab of 100,000 devices writes about 10 MiB; anything much larger is not a lab's file. */
-const LAB_FILE_MAX_BYTES = 32 * 1024 * 1024;
+/** The most devices one lab creates (`ota-lab start --devices`): lab.json lists every one of them. */
+export const LAB_DEVICES_MAX = 100_000;
+
+/** One device as the lab writes it (2-space indent): 126 bytes with a 32-character name (the
+ *  platform's longest; the lab's own are at most 30) and its 32-hex-digit secret. Measured: 105
+ *  bytes a device for bench-NNNNNN names. */
+const DEVICE_ENTRY_MAX_BYTES = 128;
+
+/** Everything else: endpoints, keys, product, instance id and the CA file's path (up to 4096). */
+const FIXED_PART_MAX_BYTES = 64 * 1024;
+
+/** The largest lab.json the lab can write, in whole MiB (13 MiB): read by every CLI and by a lab
+ *  starting over a file a killed lab left, so the file of the largest lab is never refused, and a
+ *  file far larger is refused before it is read. */
+export const LAB_FILE_MAX_BYTES = Math.ceil((LAB_DEVICES_MAX * DEVICE_ENTRY_MAX_BYTES + FIXED_PART_MAX_BYTES) / (1024 * 1024)) * 1024 * 1024;
+
+export const LAB_FILE_RULES = Object.freeze({
+  what: 'lab connection file', code: 'LAB_FILE_UNREADABLE', expected: 'the lab.json written by `ota-lab start`', maxBytes: LAB_FILE_MAX_BYTES,
+});
 
 export async function readLabConnection(file: string): Promise<LabConnection> {
-  const text = await readUserFile(file, { what: 'lab connection file', code: 'LAB_FILE_UNREADABLE', expected: 'the lab.json written by `ota-lab start`', maxBytes: LAB_FILE_MAX_BYTES });
+  const text = await readUserFile(file, LAB_FILE_RULES);
   let json: unknown;
   try {
     json = JSON.parse(text);

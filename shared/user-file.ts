@@ -46,7 +46,11 @@ export async function checkUserFile(path: string, r: UserFileRules): Promise<num
     throw refuse(REASONS[code] ?? `cannot be read (${code || 'unknown error'})`, err);
   }
   if (size === 0) throw refuse('is empty');
-  if (size > r.maxBytes) throw refuse(`is ${sizeWords(size)}: more than the ${sizeWords(r.maxBytes)} a ${r.what} can be`);
+  if (size > r.maxBytes) {
+    // Just over the bound both round to the same words ("13.0 MiB: more than the 13.0 MiB"): say the bytes then.
+    const [found, bound] = sizeWords(size) === sizeWords(r.maxBytes) ? [`${size} bytes`, `${r.maxBytes} bytes`] : [sizeWords(size), sizeWords(r.maxBytes)];
+    throw refuse(`is ${found}: more than the ${bound} a ${r.what} can be`);
+  }
   return size;
 }
 

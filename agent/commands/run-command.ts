@@ -1,17 +1,25 @@
 // `ota-agent run` and `ota-agent check`.
-import { loadAgentConfig, mqttUrlOf, type ConfigSources } from '../agent-config.js';
+import { loadAgentConfig, mqttUrlOf, type AgentConfig, type ConfigSources } from '../agent-config.js';
 import { startAgent } from '../agent.js';
 import { MqttChannel } from '../channel.js';
+import { refuseStoppedLab, watchLabOrigin } from '../lab-origin.js';
 import { untilSignal } from '../../shared/cli-support.js';
 import { systemClock } from '../../shared/clock.js';
 import { OtaError } from '../../shared/errors.js';
-import { createLogger } from '../../shared/logger.js';
+import { createLogger, type Logger } from '../../shared/logger.js';
 import { deviceTopic } from '../../shared/topics.js';
+
+function agentLogger(config: AgentConfig): Logger {
+  return createLogger({ name: 'ota-agent', level: config.logLevel, secrets: [config.deviceSecret], ...(config.logFormat ? { format: config.logFormat } : {}) });
+}
 
 export async function runAgent(sources: ConfigSources): Promise<number> {
   const config = await loadAgentConfig(sources);
+  const lab = sources.labFile ? await refuseStoppedLab(sources.labFile) : undefined;
   const signalled = untilSignal();
-  const agent = await startAgent(config);
+  const log = agentLogger(config);
+  const agent = await startAgent(config, { log });
+  if (lab && sources.labFile) watchLabOrigin(sources.labFile, lab, config.deviceName, agent.events, log);
   const refused = new Promise<OtaError>((resolve) => agent.events.once('stopped', resolve));
   process.stderr.write(`ota-agent: ${config.deviceName} running; work dir ${config.workDir}\n`);
   const end = await Promise.race([signalled, refused]);
@@ -24,7 +32,8 @@ export async function runAgent(sources: ConfigSources): Promise<number> {
 
 export async function checkAgent(sources: ConfigSources): Promise<number> {
   const config = await loadAgentConfig(sources);
-  const log = createLogger({ name: 'ota-agent', level: config.logLevel, secrets: [config.deviceSecret], ...(config.logFormat ? { format: config.logFormat } : {}) });
+  if (sources.labFile) await refuseStoppedLab(sources.labFile);
+  const log = agentLogger(config);
   const url = mqttUrlOf(config);
   const channel = await MqttChannel.start({
     productKey: config.productKey, deviceName: config.deviceName, url, deviceSecret: config.deviceSecret, signMethod: config.signMethod,

@@ -3,20 +3,12 @@
 // (`ota-lab start --instance-id`), as ota-verify does with --instance-id: such an instance refuses
 // any call without it (iot.system.InstanceNotFound); and its file server's admin routes. A lab that
 // cannot be reached (lab.json left by a lab that was killed) is one line that says so.
-import { OtaError, isOtaError } from '../../shared/errors.js';
+import { isOtaError } from '../../shared/errors.js';
 import { createOpenApiCall, type ApiCall } from '../../shared/openapi-client.js';
 import type { LabConnection } from '../../shared/lab-connection.js';
-import { isAlive } from '../connection-file.js';
+import { labUnreachable } from '../../shared/lab-liveness.js';
 
 type LabAccess = Pick<LabConnection, 'apiEndpoint' | 'regionId' | 'accessKeyId' | 'accessKeySecret' | 'iotInstanceId' | 'pid'>;
-
-/** Nothing answers at the lab's address: say whether the lab that wrote the file still runs. */
-export function labUnreachable(labFile: string, conn: Pick<LabConnection, 'pid'>, cause: unknown): OtaError {
-  const hint = conn.pid === undefined ? 'is ota-lab running?'
-    : isAlive(conn.pid) ? `the lab that wrote it (pid ${conn.pid}) still runs but does not answer`
-      : `the lab that wrote it (pid ${conn.pid}) has stopped: start one with ota-lab start`;
-  return new OtaError('TRANSPORT_ERROR', `cannot reach the lab of ${labFile}: ${hint}`, { cause });
-}
 
 export function labApiCall(conn: LabAccess, labFile: string): ApiCall {
   const call = createOpenApiCall({ endpoint: conn.apiEndpoint, regionId: conn.regionId, credentials: { accessKeyId: conn.accessKeyId, accessKeySecret: conn.accessKeySecret } });

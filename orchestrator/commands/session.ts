@@ -1,10 +1,12 @@
 // What every ota-verify command starts from: where it talks to (target), the one rate limiter and API
 // client of the process, the logger and the live view; and how to tell a person to come back.
-import { readFile } from 'node:fs/promises';
 import { systemClock } from '../../shared/clock.js';
 import { OtaError, isOtaError } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
+import { readLabConnection } from '../../shared/lab-connection.js';
+import { labStatusHint } from '../../shared/lab-liveness.js';
 import { createOpenApiCall } from '../../shared/openapi-client.js';
+import { CLI_DEFAULTS } from '../cli-defaults.js';
 import { PlatformApi } from '../platform-api.js';
 import { RateLimiter } from '../rate-limiter.js';
 import { LiveView } from '../live-view.js';
@@ -57,10 +59,14 @@ export function targetFlags(a: TargetArgs, target?: Target): string {
   return flags.join(' ');
 }
 
-/** The command that re-attaches to a job, or none when the lab ends with this run (the demo's). */
-export function watchHint(s: Session, jobId: string): string | undefined {
-  if (s.target.ephemeralLab) return undefined;
-  return `ota-verify watch ${jobId} ${targetFlags(s.args, s.target)}`;
+/** The flags of a session that change a watch's pace, as given when not the defaults. */
+export function paceFlags(a: SessionArgs): string[] {
+  return [
+    ...(a.budget !== CLI_DEFAULTS.budget ? [`--budget ${a.budget}`] : []),
+    ...(a.pollMinMs !== CLI_DEFAULTS.pollMinMs ? [`--poll-min-ms ${a.pollMinMs}`] : []),
+    ...(a.pollMaxMs !== CLI_DEFAULTS.pollMaxMs ? [`--poll-max-ms ${a.pollMaxMs}`] : []),
+    ...(a.cancelOnInterrupt ? ['--cancel-on-interrupt'] : []),
+  ];
 }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
@@ -72,18 +78,14 @@ function withReachHint(call: ReturnType<typeof createOpenApiCall>, a: SessionArg
       return await call(action, params);
     } catch (err) {
       if (!isOtaError(err, 'TRANSPORT_ERROR') || !UNREACHABLE.has(String(err.details.netCode))) throw err;
-      const hint = a.lab ? await labHint(a.lab) : 'check --region or --endpoint, and the network';
-      throw new OtaError('TRANSPORT_ERROR', `cannot reach ${target.endpoint} (${String(err.details.netCode)}): ${hint}`, { cause: err, details: err.details });
+      const where = a.lab ? `the lab of ${a.lab} at ${target.endpoint}` : target.endpoint;
+      const hint = a.lab ? labStatusHint({ pid: await labPid(a.lab) }) : 'check --region or --endpoint, and the network';
+      throw new OtaError('TRANSPORT_ERROR', `cannot reach ${where} (${String(err.details.netCode)}): ${hint}`, { cause: err, details: err.details });
     }
   };
 }
 
-async function labHint(labFile: string): Promise<string> {
-  try {
-    const lab: unknown = JSON.parse(await readFile(labFile, 'utf8'));
-    const pid = typeof lab === 'object' && lab !== null && 'pid' in lab && typeof lab.pid === 'number' ? lab.pid : 'unknown';
-    return `is ota-lab running? ${labFile} says pid ${pid}`;
-  } catch {
-    return 'is ota-lab running?';
-  }
+/** The pid recorded in the lab file now (a restarted lab may have rewritten it), if it still reads. */
+async function labPid(labFile: string): Promise<number | undefined> {
+  return readLabConnection(labFile).then((lab) => lab.pid, () => undefined);
 }

@@ -5,7 +5,8 @@ import { isOtaError } from '../../shared/errors.js';
 import { FIRMWARE_STATUS } from '../../shared/platform-rules.js';
 import { watchJob } from '../watch.js';
 import { resultOf, writeReports, type RunFacts } from './verdict-output.js';
-import { watchHint, type Session } from './session.js';
+import { CLI_DEFAULTS } from '../cli-defaults.js';
+import { paceFlags, targetFlags, type Session } from './session.js';
 
 export interface WatchBounds {
   /** No progress this long after the task appears: the bench fails in our verdict. */
@@ -29,14 +30,30 @@ export function watchBoundsOf(l: WatchLimits, startedMs: number): WatchBounds {
   };
 }
 
+/** The command that re-attaches to a job, or none when the lab ends with this run (the demo's). It
+ *  carries every flag that changes the verdict or the waiting: the target, the start timeout (0 when
+ *  there is none), what is left of --max-wait at `nowMs` (so re-attaching never waits past this run's
+ *  end; rounded up to the 0.01 minute the flag takes), and the pace. Never a secret: none is a flag. */
+export function reattachHint(s: Session, jobId: string, bounds: WatchBounds, nowMs: number): string | undefined {
+  if (s.target.ephemeralLab) return undefined;
+  const startMinutes = bounds.startTimeoutMs === undefined ? 0 : bounds.startTimeoutMs / 60_000;
+  const leftMinutes = bounds.deadlineMs === undefined ? undefined : Math.max(1, Math.ceil((bounds.deadlineMs - nowMs) / 600)) / 100;
+  return [
+    `ota-verify watch ${jobId}`, targetFlags(s.args, s.target),
+    ...(startMinutes !== CLI_DEFAULTS.startTimeoutMinutes ? [`--start-timeout-minutes ${startMinutes}`] : []),
+    ...(leftMinutes !== undefined ? [`--max-wait-minutes ${leftMinutes}`] : []),
+    ...paceFlags(s.args),
+  ].filter((f) => f !== '').join(' ');
+}
+
 export async function watchToVerdict(s: Session, jobId: string, facts: RunFacts, bounds: WatchBounds, jobStatus?: string): Promise<number> {
   const abort = new AbortController();
   const onSignal = () => abort.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   facts.jobId = jobId;
-  const hint = watchHint(s, jobId);
-  s.view.say(hint ? `watching verify job ${jobId} (re-attach with: ${hint})` : `watching verify job ${jobId}`);
+  const startHint = reattachHint(s, jobId, bounds, systemClock.now());
+  s.view.say(startHint ? `watching verify job ${jobId} (re-attach with: ${startHint})` : `watching verify job ${jobId}`);
   try {
     const last = await watchJob({
       api: s.api, clock: systemClock, log: s.log, jobId, firmwareId: facts.firmwareId, ...(jobStatus ? { jobStatus } : {}), minIntervalMs: s.args.pollMinMs, maxIntervalMs: s.args.pollMaxMs,
@@ -47,6 +64,8 @@ export async function watchToVerdict(s: Session, jobId: string, facts: RunFacts,
     facts.snapshot = last;
   } catch (err) {
     if (!isOtaError(err, 'STOPPED')) throw err;
+    // Said again with what is left of --max-wait now, not at the start.
+    const hint = reattachHint(s, jobId, bounds, systemClock.now());
     let message = hint ? `stopped watching; the job goes on. Re-attach with: ${hint}` : 'stopped watching; the lab stops too';
     if (s.args.cancelOnInterrupt) {
       await s.api.request('CancelOTATaskByJob', { JobId: jobId, CancelQueuedTask: true, CancelNotifiedTask: true, CancelInProgressTask: true, CancelUnconfirmedTask: true, IotInstanceId: s.target.iotInstanceId }, { urgent: true });

@@ -85,7 +85,7 @@ describe('a config file or lab.json that is not one', () => {
     ['agent', ['status', '--config', 'missing.json'], 'ota-agent: config file missing.json does not exist', 'a readable JSON file'],
     ['agent', ['run', '--lab', 'a-dir', '--device', 'bench-01'], 'ota-agent: lab connection file a-dir is a directory, not a file', LAB_EXPECTED],
     ['verify', ['verify', '--lab', 'empty.json', '--firmware-id', 'fw1', '--devices', 'bench-01'], 'ota-verify: lab connection file empty.json is empty', LAB_EXPECTED],
-    ['verify', ['status', 'J1', '--lab', 'huge.json'], 'ota-verify: lab connection file huge.json is 50.0 MiB: more than the 32.0 MiB a lab connection file can be', LAB_EXPECTED],
+    ['verify', ['status', 'J1', '--lab', 'huge.json'], 'ota-verify: lab connection file huge.json is 50.0 MiB: more than the 13.0 MiB a lab connection file can be', LAB_EXPECTED],
     ['lab', ['firmware', 'list', '--lab', 'a-dir'], 'ota-lab: lab connection file a-dir is a directory, not a file', LAB_EXPECTED],
     ['lab', ['fault', 'fw1', '--clear', '--lab', 'empty.json'], 'ota-lab: lab connection file empty.json is empty', LAB_EXPECTED],
   ] as const)('ota-%s %j: exit 2', async (bin, args, line, expected) => {
@@ -109,6 +109,14 @@ describe('a lab.json left by a lab that was killed', () => {
     expectOneRefusal(r, 3, `ota-lab: cannot reach the lab of stale.json: the lab that wrote it (pid ${String(stale.pid)}) has stopped: start one with ota-lab start`);
     expect(r.stderr).not.toContain(stale.accessKeySecret);
     expect(r.stderr).not.toContain(stale.adminToken);
+  });
+});
+
+describe('a lab.json left by a lab that was killed, to ota-verify', () => {
+  it('status: exit 3, one line naming the file and saying the lab that wrote it stopped (the words ota-lab uses)', async () => {
+    const r = await run('verify', ['status', 'J1', '--lab', 'stale.json']);
+    expectOneRefusal(r, 3, `ota-verify: cannot reach the lab of stale.json at ${stale.apiEndpoint} (ECONNREFUSED): the lab that wrote it (pid ${String(stale.pid)}) has stopped: start one with ota-lab start`);
+    expect(r.stderr).not.toContain(stale.accessKeySecret);
   });
 });
 

@@ -163,7 +163,7 @@ describe('ota-verify refusals', () => {
     const { lab, labFile } = await labWithBenches(1);
     const before = lab.requests.length;
     const cases: [string[], RegExp][] = [
-      [['--devices', ''], /--devices needs a value: comma-separated test devices/],
+      [['--devices', ''], /--devices needs a value: the names of the test devices, separated by commas/],
       [['--devices', Array.from({ length: 11 }, (_, i) => `bench-${i + 10}`).join(',')], /at most 10/],
       [['--devices', 'bench-01, bench-01 '], /named twice/],
       [['--devices', 'x'], /not valid/],

@@ -135,7 +135,7 @@ describe('reports on every exit', () => {
     const r = await runVerify(labFile, firmwareId, 'bench-01', ['--json', '--junit', junit]);
     expect(r.code).toBe(3);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/cannot reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\): is ota-lab running\? .* says pid \d+/);
+    expect(r.stderr).toMatch(/cannot reach the lab of .* at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\): the lab that wrote it \(pid \d+\) still runs but does not answer/);
     expect(docOf(r.stdout)).toMatchObject({ verdict: 'error', exitCode: 3, devices: [{ deviceName: 'bench-01' }] });
     expect(parseXmlTags(await readFile(junit, 'utf8')).filter((e) => e.name === 'error')).toHaveLength(1);
   });
