@@ -16,7 +16,7 @@ import { runInstallHook, simulateInstall, type InstallFacts } from './install-ho
 import type { ProgressReporter } from './progress-reporter.js';
 import { beginRollback, canRollBack, rollBack } from './rollback.js';
 import { isFinal, moveUpgrade, type AgentStore, type UpgradeRecord, type UpgradeState } from './upgrade-state.js';
-import { FirmwareDigester, fileGone, signatureFor, type CheckedDigester, type SignatureCheck } from './verify.js';
+import { digestOnDisk, fileGone, signatureFor, type CheckedDigester, type FirmwareDigester, type SignatureCheck } from './verify.js';
 import { createDigester } from './worker-digester.js';
 
 /** Shares of the 0–100 progress: the download dominates, install gets what the hook reports. */
@@ -258,14 +258,7 @@ async function stillWhole(path: string, sizeBytes: number): Promise<void> {
   }
 }
 
-async function rehash(c: FlowContext, path: string, fileName: string): Promise<FirmwareDigester> {
+function rehash(c: FlowContext, path: string, fileName: string): Promise<FirmwareDigester> {
   // In this thread: after a restart only, and the hash is all this step does.
-  const d = new FirmwareDigester(path, c.rec.signMethod, signatureCheck(c, fileName));
-  try {
-    const { size } = await stat(path);
-    await d.readFile(size);
-  } catch (err) {
-    throw fileGone(err);
-  }
-  return d;
+  return digestOnDisk(path, c.rec.signMethod, signatureCheck(c, fileName));
 }

@@ -2,7 +2,7 @@
 // (when a public key is configured) proves who built it. Both are fed as the bytes reach the disk: in
 // this thread for a small file, on a worker for a large one (worker-digester.ts).
 import { createHash, createVerify, type KeyObject, type Hash, type Verify } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { OtaError, errorMessage } from '../shared/errors.js';
 import type { SignMethod } from '../shared/messages.js';
 import { WRITE_BYTES as READ_BYTES, type Digester } from './part-writer.js';
@@ -92,6 +92,18 @@ export class FirmwareDigester implements CheckedDigester {
 /** A part file that cannot be read back for its check: the bytes that were verified are not there. */
 export function fileGone(err: unknown): OtaError {
   return new OtaError('VERIFY_FAILED', `downloaded file is gone: ${errorMessage(err)}`, { cause: err });
+}
+
+/** The digest of a part file read back in this thread: its first `bytes` (all of it when omitted).
+ *  After a restart, or when a large file's hash worker failed; a file that cannot be read is a -3. */
+export async function digestOnDisk(path: string, signMethod: SignMethod, signature: SignatureCheck | undefined, bytes?: number): Promise<FirmwareDigester> {
+  const d = new FirmwareDigester(path, signMethod, signature);
+  try {
+    await d.readFile(bytes ?? (await stat(path)).size);
+  } catch (err) {
+    throw fileGone(err);
+  }
+  return d;
 }
 
 export function hashAlgorithm(signMethod: SignMethod): 'md5' | 'sha256' {

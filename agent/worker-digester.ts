@@ -11,7 +11,7 @@ import type { Logger } from '../shared/logger.js';
 import type { SignMethod } from '../shared/messages.js';
 import { WRITE_BYTES } from './part-writer.js';
 import {
-  FirmwareDigester, checkOutcome, fileGone, hashAlgorithm, verifyArgs,
+  FirmwareDigester, checkOutcome, digestOnDisk, hashAlgorithm, verifyArgs,
   type CheckedDigester, type DigestOutcome, type SignatureCheck,
 } from './verify.js';
 
@@ -81,7 +81,6 @@ type WorkerState =
 export class WorkerDigester implements CheckedDigester {
   #state: WorkerState = { kind: 'unstarted' };
   #onDisk = 0;
-  #outcome: DigestOutcome | undefined;
   /** The worker's answer once every byte is in (undefined: it failed, the check hashes in this thread). */
   #sealed: Promise<DigestOutcome | undefined> | undefined;
 
@@ -108,8 +107,8 @@ export class WorkerDigester implements CheckedDigester {
 
   async check(expectedDigest: string): Promise<void> {
     this.seal();
-    this.#outcome ??= (await this.#sealed) ?? await this.#inThread();
-    checkOutcome(this.#outcome, expectedDigest);
+    const outcome = (await this.#sealed) ?? (await digestOnDisk(this.i.partPath, this.i.signMethod, this.i.signature, this.#onDisk)).outcome();
+    checkOutcome(outcome, expectedDigest);
   }
 
   close(): void {
@@ -162,17 +161,6 @@ export class WorkerDigester implements CheckedDigester {
       const s = this.i.signature;
       run.worker.postMessage({ end: this.#onDisk, verifyArgs: s?.signatureB64 ? verifyArgs(s) : undefined });
     });
-  }
-
-  /** The same outcome from this thread, reading the file back. */
-  async #inThread(): Promise<DigestOutcome> {
-    const d = new FirmwareDigester(this.i.partPath, this.i.signMethod, this.i.signature);
-    try {
-      await d.readFile(this.#onDisk);
-    } catch (err) {
-      throw fileGone(err);
-    }
-    return d.outcome();
   }
 
   /** Ends the worker (once); a check still waiting on it is told why. */
