@@ -197,9 +197,9 @@ async function receive(d: DownloadInput, res: FetchResponse, start: number, dige
   d.signal.addEventListener('abort', onAbort, { once: true });
   let fatal: OtaError | undefined;
   let received = start;
-  const writer = new PartWriter(fh, start, digester, (n) => {
-    out.onDisk += n;
-    d.onBytes(out.onDisk);
+  const writer = new PartWriter(fh, start, digester, (onDisk) => {
+    out.onDisk = onDisk;
+    d.onBytes(onDisk);
   }, res.release, blockBytesFor(d.size - start));
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {

@@ -43,8 +43,8 @@ export class PartWriter {
     /** The part file's size when this writer starts appending to it. */
     startBytes: number,
     private readonly digester: Digester,
-    /** Called with the byte count of each list once it is written and given to the digester. */
-    private readonly onWritten: (bytes: number) => void,
+    /** Called with the part file's size each time a list is written and given to the digester. */
+    private readonly onWritten: (onDiskBytes: number) => void,
     /** Gets each list back once it is written and digested (the fetcher reads into its blocks again). */
     private readonly release?: (chunks: readonly Buffer[]) => void,
     /** Bytes held before a write: WRITE_BYTES, less for a small file (its blocks are smaller too). */
@@ -96,7 +96,7 @@ export class PartWriter {
       await writeAll(this.fh, list, bytes);
       this.#onDisk += bytes;
       this.#flushBehind(bytes);
-      this.onWritten(bytes);
+      this.onWritten(this.#onDisk);
       this.digester.written(list, this.#onDisk);
       this.release?.(list);
     });
