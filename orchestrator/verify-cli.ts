@@ -38,14 +38,12 @@ function quietOutput<T>(y: Argv<T>) {
 function watching<T>(y: Argv<T>) {
   return quietOutput(jsonOutput(y, 'ota-verify/result@2'))
     .option('junit', { type: 'string', describe: 'a file to write a JUnit XML report to' })
-    .option('poll-min-ms', { type: 'number', default: WATCH_DEFAULTS.pollMinMs, describe: 'shortest interval between two regular polls of a job, in ms (while devices move); when the benches look about to end, an early poll may come 250 ms after the last, only while the API budget is idle' })
-    .option('poll-max-ms', { type: 'number', default: WATCH_DEFAULTS.pollMaxMs, describe: 'longest interval between two polls, in ms (while nothing changes)' })
+    .option('poll-min-ms', { type: 'number', default: CLI_DEFAULTS.pollMinMs, describe: 'shortest interval between two regular polls of a job, in ms (while devices move); when the benches look about to end, an early poll may come 250 ms after the last, only while the API budget is idle' })
+    .option('poll-max-ms', { type: 'number', default: CLI_DEFAULTS.pollMaxMs, describe: 'longest interval between two polls, in ms (while nothing changes)' })
     .option('cancel-on-interrupt', { type: 'boolean', default: false, describe: 'Ctrl-C cancels the job instead of only stopping the watch' })
     .option('start-timeout-minutes', { type: 'number', default: CLI_DEFAULTS.startTimeoutMinutes, describe: 'a number of minutes (fractions allowed): a bench with no progress this long after this run first sees its task fails (offline, agent not running) and its task is cancelled; 0 waits forever' })
     .option('max-wait-minutes', { type: 'number', alias: 'max-wait', describe: 'a number of minutes (fractions allowed) after which this run ends; unfinished benches fail and their tasks are cancelled' });
 }
-
-const WATCH_DEFAULTS = CLI_DEFAULTS;
 
 /** What each value flag takes, for `--flag needs a value: …` (choices flags list their choices). */
 export const VERIFY_EXPECTS: FlagExpects = Object.freeze({
@@ -83,8 +81,8 @@ type Common = {
 };
 
 function sessionArgs(a: Common): SessionArgs {
-  const pollMinMs = a['poll-min-ms'] ?? WATCH_DEFAULTS.pollMinMs;
-  const pollMaxMs = a['poll-max-ms'] ?? WATCH_DEFAULTS.pollMaxMs;
+  const pollMinMs = a['poll-min-ms'] ?? CLI_DEFAULTS.pollMinMs;
+  const pollMaxMs = a['poll-max-ms'] ?? CLI_DEFAULTS.pollMaxMs;
   if (!(a.budget >= 1)) throw new UsageError('--budget must be at least 1 request per second');
   if (!(pollMinMs >= 100) || !(pollMaxMs >= pollMinMs)) throw new UsageError('--poll-min-ms must be >= 100 and --poll-max-ms >= --poll-min-ms');
   return {

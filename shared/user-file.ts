@@ -26,6 +26,12 @@ const REASONS: Readonly<Record<string, string>> = {
   ENAMETOOLONG: 'cannot be read (the name is too long)',
 };
 
+/** A failed stat/access/read in words, not Node's errno text. */
+function reasonOf(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  return REASONS[code] ?? `cannot be read (${code || 'unknown error'})`;
+}
+
 function sizeWords(bytes: number): string {
   return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MiB` : bytes >= 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${bytes} bytes`;
 }
@@ -42,8 +48,7 @@ export async function checkUserFile(path: string, r: UserFileRules): Promise<num
     await access(path, constants.R_OK);
   } catch (err) {
     if (err instanceof OtaError) throw err;
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    throw refuse(REASONS[code] ?? `cannot be read (${code || 'unknown error'})`, err);
+    throw refuse(reasonOf(err), err);
   }
   if (size === 0) throw refuse('is empty');
   if (size > r.maxBytes) {
@@ -60,7 +65,6 @@ export async function readUserFile(path: string, r: UserFileRules): Promise<stri
   try {
     return await readFile(path, 'utf8');
   } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code ?? '';
-    throw new OtaError(r.code, `${r.what} ${path} ${REASONS[code] ?? `cannot be read (${code || 'unknown error'})`}`, { expected: r.expected, cause });
+    throw new OtaError(r.code, `${r.what} ${path} ${reasonOf(cause)}`, { expected: r.expected, cause });
   }
 }
