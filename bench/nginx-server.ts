@@ -4,9 +4,9 @@
 // it needs no root and leaves nothing behind.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { access, constants, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../test/helpers/mosquitto.js';
 
 export const NGINX = '/usr/sbin/nginx';
 
@@ -18,18 +18,6 @@ export interface NginxServer {
 
 export async function nginxInstalled(): Promise<boolean> {
   return access(NGINX, constants.X_OK).then(() => true, () => false);
-}
-
-/** A port nobody holds right now (nginx may still lose it to another process: the caller retries). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function config(prefix: string, root: string, port: number): string {
@@ -75,7 +63,8 @@ async function ready(child: ChildProcess, baseUrl: string, prefix: string): Prom
 export async function startNginx(root: string): Promise<NginxServer> {
   const prefix = await mkdtemp(join(tmpdir(), 'bench-nginx-'));
   let lastErr: unknown;
-  // The port is picked free, but another process may take it before nginx binds it: try another.
+  // The port is picked free (nobody holds it now), but another process may take it before nginx binds
+  // it: try another.
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     const conf = join(prefix, 'nginx.conf');
