@@ -60,6 +60,14 @@ async function ready(child: ChildProcess, baseUrl: string, prefix: string): Prom
   throw new Error('nginx did not answer within 5 s');
 }
 
+/** Sends `signal` to nginx unless it has already exited, and waits for its exit. */
+async function signalAndWait(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  await gone;
+}
+
 export async function startNginx(root: string): Promise<NginxServer> {
   const prefix = await mkdtemp(join(tmpdir(), 'bench-nginx-'));
   let lastErr: unknown;
@@ -77,21 +85,13 @@ export async function startNginx(root: string): Promise<NginxServer> {
       await ready(child, baseUrl, prefix);
     } catch (err) {
       lastErr = err;
-      if (child.exitCode === null && child.signalCode === null) {
-        const gone = new Promise((r) => child.once('exit', r));
-        child.kill('SIGKILL');
-        await gone;
-      }
+      await signalAndWait(child, 'SIGKILL');
       continue;
     }
     return {
       baseUrl,
       async stop() {
-        if (child.exitCode === null && child.signalCode === null) {
-          const gone = new Promise((r) => child.once('exit', r));
-          child.kill('SIGQUIT');
-          await gone;
-        }
+        await signalAndWait(child, 'SIGQUIT');
         await rm(prefix, { recursive: true, force: true });
       },
     };
