@@ -8,13 +8,13 @@
 // - the agent's peak RSS at each size (flat from 256 MiB to 1 GiB).
 import { execFile, spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { access, constants, mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startLab } from '../lab/start-lab.js';
-import { DIST, median, spread, type BenchRow, writeRandom } from './bench-support.js';
-import { NGINX, nginxInstalled, startNginx, type NginxServer } from './nginx-server.js';
+import { DIST, isExecutable, median, spread, type BenchRow, writeRandom } from './bench-support.js';
+import { NGINX, startNginx, type NginxServer } from './nginx-server.js';
 
 const run = promisify(execFile);
 const TIME = '/usr/bin/time';
@@ -55,10 +55,10 @@ export async function agentPipelineBench(quick: boolean): Promise<BenchRow[]> {
   const www = join(dir, 'www');
   await mkdir(www);
   const lab = await startLab({ deviceCount: 1, throttle: 'off' });
-  const nginx: NginxServer | undefined = (await nginxInstalled()) ? await startNginx(www) : undefined;
+  const nginx: NginxServer | undefined = (await isExecutable(NGINX)) ? await startNginx(www) : undefined;
   const rows: BenchRow[] = [];
   // Without /usr/bin/time (Debian package "time") the CPU rows say so; the others still run.
-  const times = (await access(TIME, constants.X_OK).then(() => true, () => false)) ? join(dir, 'times') : undefined;
+  const times = (await isExecutable(TIME)) ? join(dir, 'times') : undefined;
   try {
     const sizes = quick ? [128 * MiB] : [256 * MiB, 1024 * MiB];
     const rounds = quick ? 3 : 5;

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { access, constants, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { LabConnection } from '../shared/lab-connection.js';
@@ -29,6 +29,11 @@ export function median(xs: number[]): number {
 
 export function spread(xs: number[], digits = 2): string {
   return `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
+}
+
+/** Whether this process may run `path`: a bench whose yardstick tool is missing skips that row. */
+export async function isExecutable(path: string): Promise<boolean> {
+  return access(path, constants.X_OK).then(() => true, () => false);
 }
 
 /** VmRSS and VmHWM (peak) of a process, in MiB, from /proc. */

@@ -3,7 +3,7 @@
 // It runs as a child of the bench, in the foreground, with every path it writes inside a temp dir, so
 // it needs no root and leaves nothing behind.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, constants, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../test/helpers/mosquitto.js';
@@ -14,10 +14,6 @@ export interface NginxServer {
   /** http://127.0.0.1:PORT/ (files of the served directory below it). */
   baseUrl: string;
   stop(): Promise<void>;
-}
-
-export async function nginxInstalled(): Promise<boolean> {
-  return access(NGINX, constants.X_OK).then(() => true, () => false);
 }
 
 function config(prefix: string, root: string, port: number): string {
