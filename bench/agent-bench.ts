@@ -8,7 +8,7 @@
 // - the agent's peak RSS at each size (flat from 256 MiB to 1 GiB).
 import { execFile, spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -64,12 +64,11 @@ export async function agentPipelineBench(quick: boolean): Promise<BenchRow[]> {
     const rounds = quick ? 3 : 5;
     const rss: number[] = [];
     for (const size of sizes) {
-      const src = join(dir, 'fw.bin');
-      await writeRandom(src, size);
-      const stored = await lab.putFirmwareFile('fw.bin', createReadStream(src));
-      const labUrl = lab.files.signedUrl(stored.url, 3600);
-      await rename(src, join(www, 'fw.bin'));
+      // Written where nginx serves it; the lab's file server keeps a copy of its own.
       const local = join(www, 'fw.bin');
+      await writeRandom(local, size);
+      const stored = await lab.putFirmwareFile('fw.bin', createReadStream(local));
+      const labUrl = lab.files.signedUrl(stored.url, 3600);
       const ngUrl = nginx ? `${nginx.baseUrl}fw.bin` : '';
       const part = join(dir, 'agent.part');
       const out = join(dir, 'curl.out');
