@@ -5,6 +5,7 @@ import { randomFillSync } from 'node:crypto';
 import { access, constants, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { isOtaError } from '../shared/errors.js';
 import type { LabConnection } from '../shared/lab-connection.js';
 import type { ApiCall } from '../shared/openapi-client.js';
 
@@ -103,7 +104,7 @@ export async function untilVersionsKnown(call: ApiCall, conn: LabConnection, tim
         answer = await call('BatchQueryDeviceDetail', { ProductKey: conn.productKey, DeviceName: waiting });
       } catch (err) {
         // A lab with its API limits on (the verify suites) refuses a fast poll: wait and ask again.
-        if (!String((err as { details?: { platformCode?: string } }).details?.platformCode).startsWith('Throttling')) throw err;
+        if (!(isOtaError(err, 'PLATFORM_ERROR') && String(err.details.platformCode).startsWith('Throttling'))) throw err;
         await new Promise((r) => setTimeout(r, 500));
         continue;
       }
