@@ -2,9 +2,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { access, constants, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { isOtaError } from '../shared/errors.js';
 import type { LabConnection } from '../shared/lab-connection.js';
 import type { ApiCall } from '../shared/openapi-client.js';
 
@@ -29,6 +30,11 @@ export function median(xs: number[]): number {
 
 export function spread(xs: number[], digits = 2): string {
   return `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
+}
+
+/** Whether this process may run `path`: a bench whose yardstick tool is missing skips that row. */
+export async function isExecutable(path: string): Promise<boolean> {
+  return access(path, constants.X_OK).then(() => true, () => false);
 }
 
 /** VmRSS and VmHWM (peak) of a process, in MiB, from /proc. */
@@ -98,7 +104,7 @@ export async function untilVersionsKnown(call: ApiCall, conn: LabConnection, tim
         answer = await call('BatchQueryDeviceDetail', { ProductKey: conn.productKey, DeviceName: waiting });
       } catch (err) {
         // A lab with its API limits on (the verify suites) refuses a fast poll: wait and ask again.
-        if (!String((err as { details?: { platformCode?: string } }).details?.platformCode).startsWith('Throttling')) throw err;
+        if (!(isOtaError(err, 'PLATFORM_ERROR') && String(err.details.platformCode).startsWith('Throttling'))) throw err;
         await new Promise((r) => setTimeout(r, 500));
         continue;
       }

@@ -3,10 +3,10 @@
 // It runs as a child of the bench, in the foreground, with every path it writes inside a temp dir, so
 // it needs no root and leaves nothing behind.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, constants, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../test/helpers/mosquitto.js';
 
 export const NGINX = '/usr/sbin/nginx';
 
@@ -14,22 +14,6 @@ export interface NginxServer {
   /** http://127.0.0.1:PORT/ (files of the served directory below it). */
   baseUrl: string;
   stop(): Promise<void>;
-}
-
-export async function nginxInstalled(): Promise<boolean> {
-  return access(NGINX, constants.X_OK).then(() => true, () => false);
-}
-
-/** A port nobody holds right now (nginx may still lose it to another process: the caller retries). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function config(prefix: string, root: string, port: number): string {
@@ -72,10 +56,19 @@ async function ready(child: ChildProcess, baseUrl: string, prefix: string): Prom
   throw new Error('nginx did not answer within 5 s');
 }
 
+/** Sends `signal` to nginx unless it has already exited, and waits for its exit. */
+async function signalAndWait(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  await gone;
+}
+
 export async function startNginx(root: string): Promise<NginxServer> {
   const prefix = await mkdtemp(join(tmpdir(), 'bench-nginx-'));
   let lastErr: unknown;
-  // The port is picked free, but another process may take it before nginx binds it: try another.
+  // The port is picked free (nobody holds it now), but another process may take it before nginx binds
+  // it: try another.
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     const conf = join(prefix, 'nginx.conf');
@@ -88,21 +81,13 @@ export async function startNginx(root: string): Promise<NginxServer> {
       await ready(child, baseUrl, prefix);
     } catch (err) {
       lastErr = err;
-      if (child.exitCode === null && child.signalCode === null) {
-        const gone = new Promise((r) => child.once('exit', r));
-        child.kill('SIGKILL');
-        await gone;
-      }
+      await signalAndWait(child, 'SIGKILL');
       continue;
     }
     return {
       baseUrl,
       async stop() {
-        if (child.exitCode === null && child.signalCode === null) {
-          const gone = new Promise((r) => child.once('exit', r));
-          child.kill('SIGQUIT');
-          await gone;
-        }
+        await signalAndWait(child, 'SIGQUIT');
         await rm(prefix, { recursive: true, force: true });
       },
     };

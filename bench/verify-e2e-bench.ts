@@ -24,21 +24,22 @@ type Phases = Record<string, number>;
  *  end; heldMs is its wait in the limiter, tookMs its round trip). */
 function phasesOf(startMs: number, endMs: number, lines: VerifyLine[], work: { accepted: number; done: number }[]): Phases {
   const at = (ms: number | undefined) => (ms === undefined ? NaN : (ms - startMs) / 1000);
+  const sentAt = (call: VerifyLine) => call.time - (call.tookMs ?? 0);
   const calls = lines.filter((l) => l.msg === 'api call');
   const first = calls[0];
   const create = calls.find((c) => c.action === 'CreateOTAVerifyJob');
   const lastDone = Math.max(...work.map((w) => w.done));
-  const afterDone = calls.filter((c) => c.time - (c.tookMs ?? 0) >= lastDone);
+  const afterDone = calls.filter((c) => sentAt(c) >= lastDone);
   return {
     'node ready': at(lines.find((l) => l.mark === 'node ready')?.time),
-    'first call sent': at(first ? first.time - (first.tookMs ?? 0) : undefined),
-    'preflight answered': at(calls.filter((c) => c.action !== 'CreateOTAVerifyJob' && create && c.time <= create.time - (create.tookMs ?? 0)).at(-1)?.time),
-    'create sent': at(create ? create.time - (create.tookMs ?? 0) : undefined),
+    'first call sent': at(first && sentAt(first)),
+    'preflight answered': at(calls.filter((c) => c.action !== 'CreateOTAVerifyJob' && create && c.time <= sentAt(create)).at(-1)?.time),
+    'create sent': at(create && sentAt(create)),
     'create answered': at(create?.time),
     'first notice taken': at(Math.min(...work.map((w) => w.accepted))),
     'last notice taken': at(Math.max(...work.map((w) => w.accepted))),
     'last agent done': at(lastDone),
-    'first call after it sent': at(afterDone[0] ? afterDone[0].time - (afterDone[0].tookMs ?? 0) : undefined),
+    'first call after it sent': at(afterDone[0] && sentAt(afterDone[0])),
     'last call answered': at(calls.at(-1)?.time),
     'exit handler': at(lines.find((l) => l.mark === 'exit')?.time),
     'exit seen': at(endMs),
