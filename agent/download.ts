@@ -207,8 +207,7 @@ async function receive(d: DownloadInput, res: FetchResponse, start: number, dige
       received += chunk.length;
       windowBytes += chunk.length;
       // Only what is written feeds the digest (the writer sees to it), so the digest always matches the part file.
-      const wait = writer.push(chunk);
-      if (wait) await wait;
+      writer.push(chunk);
     }
   } catch (err) {
     if (err instanceof OtaError) fatal = err;

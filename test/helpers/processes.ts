@@ -21,8 +21,10 @@ export interface Spawned {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function spawnCli(bin: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Spawned {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `via`: a command the CLI runs under (e.g. strace and its flags), given `node bin args` after them. */
+export function spawnCli(bin: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; via?: readonly string[] } = {}): Spawned {
+  const [cmd, ...pre] = [...(opts.via ?? []), process.execPath, bin, ...args] as [string, ...string[]];
+  const child = spawn(cmd, pre, { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   const waiters: { re: RegExp; resolve: (s: string) => void }[] = [];

@@ -16,11 +16,12 @@ async function fakeBin(dir: string, name: string): Promise<void> {
   await chmod(join(dir, name), 0o755);
 }
 
-/** A search path holding openssl but no mosquitto, and a recorder for what would run. */
+/** A search path holding openssl and strace but no mosquitto, and a recorder for what would run. */
 async function world(isRoot: boolean, aptExit = 0) {
   const dir = await mkdtemp(join(tmpdir(), 'provision-'));
   dirs.push(dir);
   await fakeBin(dir, 'openssl');
+  await fakeBin(dir, 'strace');
   const ran: string[] = [];
   const said: string[] = [];
   const deps: ProvisionDeps = {

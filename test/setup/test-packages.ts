@@ -1,5 +1,5 @@
 // What `npm test` needs from Debian besides npm's packages, and how it gets them: mosquitto (the
-// external-broker tests) and openssl (the lab's TLS CA). When one is missing and we are root, install
+// external-broker tests), openssl (the lab's TLS CA) and strace (the agent's write calls). When one is missing and we are root, install
 // it with apt-get, saying so; otherwise fail with the one command to run. Tests never skip instead.
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -17,6 +17,7 @@ export interface TestPackage {
 export const TEST_PACKAGES: readonly TestPackage[] = Object.freeze([
   { pkg: 'mosquitto', bin: 'mosquitto', why: 'the external-broker tests run the lab over it' },
   { pkg: 'openssl', bin: 'openssl', why: 'the lab makes its TLS CA with it' },
+  { pkg: 'strace', bin: 'strace', why: 'a test reads the agent\'s write calls from the kernel\'s side' },
 ]);
 
 export interface ProvisionDeps {

@@ -1,0 +1,97 @@
+// The agent writes a download into its part file in calls of at most WRITE_CALL_MAX_BYTES: the kernel
+// sizes page-cache pages by the write call, and large calls are several times slower on VMs that give
+// free memory back to the host (agent/part-writer.ts). Read from the kernel's side: `ota-agent run`
+// runs under strace, and every write call on the part file is counted.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startLab, type Lab } from '../../lab/start-lab.js';
+import { writeLabConnection } from '../../shared/lab-connection.js';
+import { WRITE_CALL_MAX_BYTES, writeCalls } from '../../agent/part-writer.js';
+import { HASH_WORKER_MIN_BYTES } from '../../agent/worker-digester.js';
+import { addFirmware, createVerifyJob, taskReaches } from '../helpers/lab-fixtures.js';
+import { versionKnown } from '../helpers/agent-fixtures.js';
+import { BIN, spawnCli } from '../helpers/processes.js';
+
+const KiB = 1024;
+
+describe('writeCalls', () => {
+  it('cuts a list into calls of at most the bound, in order, gathering small chunks and cutting large ones', () => {
+    const list = [...Array.from({ length: 5 }, (_, i) => Buffer.alloc(16 * KiB, i)), randomBytes(200 * KiB), Buffer.from([9]), randomBytes(64 * KiB)];
+    const calls = writeCalls(list, 64 * KiB);
+    const sizes = calls.map((c) => c.reduce((n, b) => n + b.length, 0));
+    const total = list.reduce((n, b) => n + b.length, 0);
+    expect(Math.max(...sizes)).toBe(64 * KiB);
+    // Every call but the last is full: no more calls than the bytes need.
+    expect(sizes.slice(0, -1).every((n) => n === 64 * KiB)).toBe(true);
+    expect(calls).toHaveLength(Math.ceil(total / (64 * KiB)));
+    expect(Buffer.concat(calls.flat())).toEqual(Buffer.concat(list));
+  });
+
+  it('passes a chunk that fits whole as itself (no copy), and an empty list as no call', () => {
+    const b = randomBytes(64 * KiB);
+    expect(writeCalls([b], 64 * KiB)[0]?.[0]).toBe(b);
+    expect(writeCalls([], 64 * KiB)).toEqual([]);
+  });
+});
+
+/** Sizes written by each write call on a file whose path ends with `suffix`, from `strace -f -y`. */
+function writesOn(trace: string, suffix: string): number[] {
+  const sizes: number[] = [];
+  const pending = new Set<string>();
+  for (const line of trace.split('\n')) {
+    const pid = line.split(' ', 1)[0] ?? '';
+    const resumed = /<\.\.\. (?:p?writev?2?|pwrite64) resumed>.*= (-?\d+)/.exec(line);
+    if (resumed && pending.delete(pid)) {
+      sizes.push(Number(resumed[1]));
+      continue;
+    }
+    if (!/ (?:p?writev?2?|pwrite64)\(\d+</.test(line) || !line.includes(`${suffix}>`)) continue;
+    const done = /\) += (-?\d+)/.exec(line);
+    if (done) sizes.push(Number(done[1]));
+    else if (line.endsWith('<unfinished ...>')) pending.add(pid);
+  }
+  return sizes;
+}
+
+describe('ota-agent run, seen by the kernel', () => {
+  let lab: Lab;
+  let dir: string;
+  beforeAll(async () => {
+    lab = await startLab({ deviceCount: 1, throttle: 'off' });
+    dir = await mkdtemp(join(tmpdir(), 'agent-write-calls-'));
+  });
+  afterAll(async () => {
+    await lab.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes a large download in calls of at most WRITE_CALL_MAX_BYTES, every byte once', async () => {
+    const labFile = join(dir, 'lab.json');
+    await writeLabConnection(labFile, lab.connection);
+    const trace = join(dir, 'strace.txt');
+    // A size the worker hashes, odd so the last call is partial.
+    const content = randomBytes(HASH_WORKER_MIN_BYTES + 4099);
+    const { firmwareId } = await addFirmware(lab, { content });
+    const agent = spawnCli(BIN.agent, ['run', '--lab', labFile, '--device', 'bench-01', '--work-dir', join(dir, 'work')], {
+      env: { OTA_DEVICE_SECRET: '' },
+      via: ['strace', '-f', '-y', '-qq', '-e', 'trace=write,writev,pwrite64,pwritev,pwritev2', '-o', trace],
+    });
+    try {
+      await versionKnown(lab, 'bench-01');
+      await createVerifyJob(lab, firmwareId, ['bench-01']);
+      expect((await taskReaches(lab, 'bench-01', 'SUCCEEDED')).status).toBe('SUCCEEDED');
+    } finally {
+      // The agent is strace's child: stopped as a user stops it (strace then exits with its code).
+      const pid = Number((await readFile(`/proc/${String(agent.child.pid)}/task/${String(agent.child.pid)}/children`, 'utf8')).trim().split(' ')[0]);
+      process.kill(pid, 'SIGTERM');
+      expect(await agent.exited).toBe(0);
+    }
+    const sizes = writesOn(await readFile(trace, 'utf8'), '.part');
+    expect(sizes.reduce((n, s) => n + s, 0)).toBe(content.length);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(WRITE_CALL_MAX_BYTES);
+    expect(sizes.length).toBeGreaterThanOrEqual(Math.ceil(content.length / WRITE_CALL_MAX_BYTES));
+  });
+});
