@@ -128,7 +128,10 @@ export async function agentPipelineBench(quick: boolean): Promise<BenchRow[]> {
       const ratioHash = median(s.agentLab) / median(s.hash);
       rows.push(
         { suite: 'agent', metric: `download+sha256+write ${mib} MiB from the lab: agent vs curl|tee|openssl`, value: Number(ratioLab.toFixed(2)), unit: '× curl time', target: '<= 1.0', met: ratioLab <= 1, note: `agent ${f(s.agentLab)} (CPU ${f(s.agentLabCpu)}), curl ${f(s.curlLab)}${times ? ` (CPU ${f(s.curlLabCpu)})` : ''}; the lab's server shares the 2 cores` },
-        { suite: 'agent', metric: `download+sha256+write ${mib} MiB from the lab: agent vs openssl dgst of the file`, value: Number(ratioHash.toFixed(2)), unit: '× hashing limit', target: '<= 2.0', met: ratioHash <= 2, note: `openssl ${f(s.hash)}` },
+        // A reference, not a target: the lab's Node file server shares the 2 cores (~1.6 s of a core per
+        // GiB by itself), so this measures the server as much as the agent. The agent is held to the
+        // floor by the nginx rows (issue 15).
+        { suite: 'agent', metric: `download+sha256+write ${mib} MiB from the lab: agent vs openssl dgst of the file`, value: Number(ratioHash.toFixed(2)), unit: '× hashing limit', note: `reference (the lab's server shares the cores; the nginx rows hold the targets): openssl ${f(s.hash)}` },
         { suite: 'agent', metric: `agent peak RSS, ${mib} MiB firmware`, value: Number(peak.toFixed(1)), unit: 'MiB', target: '< 100', met: peak < 100, note: rss.length ? `${rss.map((r) => Math.round(r)).join(', ')} MiB at the smaller size(s)` : undefined },
       );
       rss.push(peak);
