@@ -12,6 +12,7 @@ import { apiError, httpStatusOf } from './api-error.js';
 import { RpcParamReader } from './api-params.js';
 import { ClientGoneError, readRpcRequest } from './api-request.js';
 import type { ActionContext, ActionHandler } from './actions/context.js';
+import { answerThenLinger } from './lingering-close.js';
 import { RequestAuth } from './request-auth.js';
 import { QpsLimiter, type ThrottleSetting } from './throttle.js';
 
@@ -88,14 +89,13 @@ export class ApiServer {
       // A business refusal (HTTP 200) has exactly the model's fields (Code, ErrorMessage); a gateway
       // refusal (4xx) carries Message as the gateway's does, and ErrorMessage too so any client finds it.
       body = { RequestId: requestId, Success: false, Code: e.code, ErrorMessage: e.message, ...(status === 200 ? {} : { Message: e.message }) };
-      // A body refused before it was read to the end: close rather than read the rest.
-      if (!req.complete) {
-        res.setHeader('Connection', 'close');
-        res.once('finish', () => req.socket.destroySoon());
-      }
     }
     this.#o.onRequest?.({ action, code: typeof body.Code === 'string' ? body.Code : 'OK', atMs: this.#o.clock.now() });
     const text = JSON.stringify(body);
+    // A body refused before it was read to the end: the rest is never parsed; the answer goes out
+    // with Connection: close and the connection lingers (what still comes is dropped) so the client
+    // reads the answer instead of a reset.
+    if (!req.complete) return answerThenLinger(req, { status, headers: { 'Content-Type': 'application/json;charset=utf-8' }, body: text }, this.#o.clock);
     res.writeHead(status, { 'Content-Type': 'application/json;charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   }

@@ -14,6 +14,7 @@ import { Busboy, type BusboyFileStream, type BusboyHeaders } from '@fastify/busb
 import type { Clock, TimerHandle } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { answerThenLinger } from './lingering-close.js';
 import { checkConditions, issuePolicy, verifyPolicy, type StoreRefusal } from './post-policy.js';
 import type { UrlSignerKey } from './url-signing.js';
 
@@ -51,9 +52,6 @@ const FORM_LIMITS = { fields: 32, fieldSize: 16 * 1024, fieldNameSize: 100, file
 /** Multipart framing around the file, for refusing a declared Content-Length before reading it. */
 const FORM_OVERHEAD_MAX = 256 * 1024;
 const PURGE_EVERY_MS = 5 * 60_000;
-/** What a refused request may still send before the answer goes out (see storeError). */
-const DRAIN_MAX_BYTES = 8 * 1024 * 1024;
-const DRAIN_MS = 2000;
 
 export class ObjectUploads {
   readonly #o: ObjectUploadOptions;
@@ -103,11 +101,11 @@ export class ObjectUploads {
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestId = randomUUID().replace(/-/g, '').slice(0, 24).toUpperCase();
-    const refuse = (r: StoreRefusal, drain = true) => storeError(req, res, r, requestId, new URL(this.#o.base()).host, drain);
+    const refuse = (r: StoreRefusal) => storeError(req, res, r, requestId, new URL(this.#o.base()).host, this.#o.clock);
     const type = req.headers['content-type'] ?? '';
     if (!/^multipart\/form-data;.*boundary=/i.test(type)) return refuse({ status: 400, code: 'InvalidArgument', message: 'The request Content-Type must be multipart/form-data; boundary=….' });
     const declared = Number(req.headers['content-length'] ?? NaN);
-    if (declared > this.#o.maxBytes + FORM_OVERHEAD_MAX) return refuse(tooLarge(this.#o.maxBytes), false);
+    if (declared > this.#o.maxBytes + FORM_OVERHEAD_MAX) return refuse(tooLarge(this.#o.maxBytes));
     let form: ReturnType<typeof Busboy>;
     try {
       form = Busboy({ headers: req.headers as BusboyHeaders, limits: FORM_LIMITS });
@@ -233,30 +231,14 @@ function xml(text: string): string {
   return text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** The store's XML error. A client still sending reads an answer only if the rest of its body is
- *  read first (answering and closing at once gives it a broken pipe instead): up to 8 MiB or 2 s of
- *  it is read and dropped, then the answer goes out; past that (a body refused for its size) the
- *  answer goes out at once and the connection closes. */
-function storeError(req: IncomingMessage, res: ServerResponse, r: StoreRefusal, requestId: string, hostId: string, drain = true): void {
+/** The store's XML error. A request refused before its body was read to the end is answered at
+ *  once, with Connection: close, and lingers (lab/lingering-close.ts): a client still sending reads
+ *  the answer instead of a broken pipe, and the rest of its body is dropped, never kept. */
+function storeError(req: IncomingMessage, res: ServerResponse, r: StoreRefusal, requestId: string, hostId: string, clock: Clock): void {
   const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error>\n  <Code>${r.code}</Code>\n  <Message>${xml(r.message)}</Message>\n  <RequestId>${requestId}</RequestId>\n  <HostId>${xml(hostId)}</HostId>\n</Error>\n`;
   if (res.headersSent) return void res.destroy();
-  let answered = false;
-  const answer = (close: boolean) => {
-    if (answered) return;
-    answered = true;
-    clearTimeout(timer);
-    req.off('data', count);
-    res.writeHead(r.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), 'x-oss-request-id': requestId, ...(close ? { connection: 'close' } : {}) });
-    res.end(body);
-    if (close) res.once('finish', () => { const t = setTimeout(() => req.destroy(), DRAIN_MS); t.unref(); req.once('close', () => clearTimeout(t)); });
-  };
-  let left = DRAIN_MAX_BYTES;
-  const count = (chunk: Buffer) => { left -= chunk.length; if (left < 0) answer(true); };
-  const timer = setTimeout(() => answer(true), DRAIN_MS);
-  timer.unref();
-  if (req.complete || !drain) return answer(!req.complete);
-  req.on('data', count);
-  req.once('end', () => answer(false));
-  req.once('close', () => answer(true));
-  req.resume();
+  const headers = { 'content-type': 'application/xml', 'x-oss-request-id': requestId };
+  if (!req.complete) return answerThenLinger(req, { status: r.status, headers, body }, clock);
+  res.writeHead(r.status, { ...headers, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
 }
