@@ -126,7 +126,7 @@ export class ObjectUploads {
         fileSeen = true;
         // A client that goes away mid-file ends the parse without ending the file: end it here, so
         // the partial file is removed and nothing waits forever. Destroyed without an error: the
-        // write's pipeline fails on the early close, and a refused (drained) file has no listener
+        // write's pipeline fails on the early close, and a refused (resumed) file has no listener
         // an error could reach, which would take the whole lab down.
         req.once('close', () => { if (!req.complete) stream.destroy(); });
         this.#store(stream, fields).then(resolve, (err: unknown) => resolve(err instanceof StoreRefused ? err.refusal : internal(err, this.#o.log)));
