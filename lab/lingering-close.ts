@@ -8,7 +8,9 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Clock, TimerHandle } from '../shared/clock.js';
 
 /** At most this much of a refused body is read and dropped: a client uploading more has had its
- *  answer for a while and is reset, so a refusal never costs the lab more than this in traffic. */
+ *  answer for a while and is reset, so a refusal never costs the lab more than this in traffic.
+ *  Nothing dropped is kept, but Node's HTTP parser hands each chunk over in a Buffer of its own,
+ *  which V8 frees at its next collection: RSS can run ahead by tens of MiB between two. */
 export const LINGER_MAX_BYTES = 16 * 1024 * 1024;
 /** The longest pause between two reads (nginx: 5 s): a client that stalls has stopped sending, and
  *  a refused connection should not hold a socket for long. */
