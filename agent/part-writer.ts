@@ -51,11 +51,14 @@ export class PartWriter {
     this.#onDisk = startBytes;
   }
 
-  /** Keeps the chunk, and writes what is held once it is a full list; throws the write's failure. */
-  push(chunk: Buffer): void {
+  /** Keeps the chunk, and writes what is held once it is a full list: true when it did (the caller
+   *  lets the event loop turn, see download.ts); throws the write's failure. */
+  push(chunk: Buffer): boolean {
     this.#list.push(chunk);
     this.#bytes += chunk.length;
-    if (this.#bytes >= this.writeBytes || this.#list.length >= MAX_IOV) this.#write();
+    if (this.#bytes < this.writeBytes && this.#list.length < MAX_IOV) return false;
+    this.#write();
+    return true;
   }
 
   /** Writes what is held and waits for the write-out under way; rejects with the first failure.
@@ -142,7 +145,8 @@ export function writeCalls(list: readonly Buffer[], maxBytes: number): Buffer[][
  *  1 GiB download spent 4-5.7 s in the kernel instead of ~1.3 s (bench/README.md). Smaller calls are
  *  served from the smaller free blocks the guest keeps. Why on this thread: through the thread pool
  *  each small call costs a round trip (2.0-2.8 s per GiB measured, against 1.1 s here); a 1 MiB list
- *  holds this thread for about a millisecond. */
+ *  holds this thread for a few milliseconds on a fast disk, seconds on a slow one once the kernel
+ *  throttles dirty pages (the download lets the event loop turn after each list). */
 function writeAll(fh: FileHandle, list: readonly Buffer[], bytes: number): void {
   try {
     let done = 0;
