@@ -114,7 +114,7 @@ export async function agentPipelineBench(quick: boolean): Promise<BenchRow[]> {
       const mib = size / MiB;
       const f = (xs: number[]) => `${median(xs).toFixed(2)} s (${spread(xs)})`;
       const wallMetric = `download+sha256+write ${mib} MiB from nginx: agent wall vs \`curl -o\``;
-      const cpuMetric = `download+sha256+write ${mib} MiB from nginx: agent CPU vs curl|tee|openssl CPU`;
+      const cpuMetric = `download+sha256+write ${mib} MiB from nginx: agent download CPU (Node's start-up excluded) vs curl|tee|openssl CPU`;
       // A yardstick that cannot run still gets its row, with the reason, so the table shows the gap.
       const skipped = (metric: string, target: number, note: string): BenchRow => ({ suite: 'agent', metric, value: NaN, unit: '', target: `<= ${target}`, note });
       if (nginx) {

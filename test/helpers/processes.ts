@@ -36,7 +36,11 @@ export function spawnCli(bin: string, args: string[], opts: { cwd?: string; env?
   };
   child.stdout?.on('data', (c: Buffer) => { out += c.toString(); check(); });
   child.stderr?.on('data', (c: Buffer) => { err += c.toString(); check(); });
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('close', (code) => resolve(code));
+    // A command that cannot start (not installed): said in its output, never an unheard 'error'.
+    child.on('error', (e) => { err += `\ncannot start ${cmd}: ${e.message}\n`; check(); resolve(null); });
+  });
   return {
     child,
     stdout: () => out,
