@@ -66,6 +66,29 @@ export async function verifyE2eBench(quick: boolean): Promise<BenchRow[]> {
   const lab = await startLabProcess({ deviceCount: 10, connectionFile: labFile });
   const agents: ChildProcess[] = [];
   const logs = new Map<string, AgentLine[]>();
+  /** Called on every agent log line (see doneLines). */
+  const lineWaiters = new Set<() => void>();
+  /** Each bench's accepted and done lines for `version`. The platform's SUCCEEDED (and so the
+   *  command's exit) comes with the version inform; the agent logs "done" after its self-test, a few
+   *  ms later, through a pipe: waited for, up to a bound, never assumed. */
+  const doneLines = (version: string, within: number) => new Promise<{ accepted: number; done: number }[]>((resolve, reject) => {
+    const names = [...logs.keys()];
+    const find = (n: string, msg: string) => (logs.get(n) ?? []).find((l) => l.msg === msg && l.version === version);
+    const timer = setTimeout(() => {
+      lineWaiters.delete(check);
+      const missing = names.filter((n) => !find(n, 'upgrade accepted') || !find(n, 'upgrade done'));
+      reject(new Error(`${missing.join(', ')} logged no accepted/done line for ${version} within ${within / 1000} s of the verdict`));
+    }, within);
+    const check = () => {
+      const work = names.map((n) => ({ accepted: find(n, 'upgrade accepted')?.time, done: find(n, 'upgrade done')?.time }));
+      if (work.some((w) => w.accepted === undefined || w.done === undefined)) return;
+      clearTimeout(timer);
+      lineWaiters.delete(check);
+      resolve(work as { accepted: number; done: number }[]);
+    };
+    lineWaiters.add(check);
+    check();
+  });
   try {
     const call = createOpenApiCall({ endpoint: lab.conn.apiEndpoint, regionId: lab.conn.regionId, credentials: lab.conn });
     const names = lab.conn.devices.map((d) => d.deviceName);
@@ -76,6 +99,7 @@ export async function verifyE2eBench(quick: boolean): Promise<BenchRow[]> {
       logs.set(name, lines);
       createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (text) => {
         try { lines.push(JSON.parse(text) as AgentLine); } catch { /* not a log line */ }
+        for (const w of [...lineWaiters]) w();
       });
       agents.push(child);
     }
@@ -109,13 +133,7 @@ export async function verifyE2eBench(quick: boolean): Promise<BenchRow[]> {
       const endMs = Date.now();
       await closed;
       if (code !== 0) throw new Error(`ota-verify exited ${code} in round ${r}`);
-      const work = names.map((n) => {
-        const lines = logs.get(n) ?? [];
-        const accepted = lines.find((l) => l.msg === 'upgrade accepted' && l.version === version);
-        const done = lines.find((l) => l.msg === 'upgrade done' && l.version === version);
-        if (!accepted || !done) throw new Error(`${n} has no accepted/done log lines for ${version}`);
-        return { accepted: accepted.time, done: done.time };
-      });
+      const work = await doneLines(version, 30_000);
       phases.push(phasesOf(startMs, endMs, verifyLines, work));
       walls.push((endMs - startMs) / 1000);
       slowest.push(Math.max(...work.map((w) => w.done - w.accepted)) / 1000);
