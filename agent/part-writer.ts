@@ -33,7 +33,9 @@ export class PartWriter {
   #unflushed = 0;
   /** The flush-behind under way, if any (one at a time: the next begins when it ends). */
   #flushing: Promise<void> | undefined;
-  /** The first failure: nothing is written after it, so the file holds exactly what came before. */
+  /** The first failure: nothing is written after it. The file may hold the start of the list that
+   *  failed, which the digest was not given; a failed write ends the download (step -2), and a resume
+   *  after a crash hashes the file itself. */
   #failure: OtaError | undefined;
 
   constructor(
