@@ -64,6 +64,7 @@ function failed(message: string, cause?: unknown): OtaError {
 }
 
 const cancelled = () => new OtaError('CANCELLED', 'download cancelled');
+const pastDeadline = (d: DownloadInput, onDisk: number) => failed(`not downloaded within ${d.limits.deadlineSec} s (downloadDeadlineSec); ${onDisk} of ${d.size} bytes`);
 
 export async function downloadFile(d: DownloadInput): Promise<DownloadResult> {
   const current = { digester: d.newDigester() };
@@ -88,7 +89,7 @@ async function runAttempts(d: DownloadInput, current: { digester: CheckedDigeste
   for (;;) {
     if (d.signal.aborted) throw cancelled();
     if (onDisk === d.size) return { digester: current.digester, fetchedBytes };
-    if (d.clock.now() >= d.limits.deadlineAtMs) throw failed(`not downloaded within ${d.limits.deadlineSec} s (downloadDeadlineSec); ${onDisk} of ${d.size} bytes`);
+    if (d.clock.now() >= d.limits.deadlineAtMs) throw pastDeadline(d, onDisk);
     let problem = 'no attempt made';
     let progressed = false;
     let restarted = false;
@@ -129,7 +130,7 @@ async function runAttempts(d: DownloadInput, current: { digester: CheckedDigeste
           onDisk = got.onDisk;
           fetchedBytes += onDisk - before;
           if (d.signal.aborted) throw cancelled();
-          if (got.stop === 'deadline') throw failed(`not downloaded within ${d.limits.deadlineSec} s (downloadDeadlineSec); ${onDisk} of ${d.size} bytes`);
+          if (got.stop === 'deadline') throw pastDeadline(d, onDisk);
           if (onDisk === d.size) return { digester: current.digester, fetchedBytes };
           problem = got.stop === 'slow'
             ? `slower than ${d.limits.minBytesPerSec} B/s over ${d.limits.rateWindowMs / 1000} s (downloadMinBytesPerSec) at ${onDisk} bytes`
