@@ -12,7 +12,7 @@ import { apiError, httpStatusOf } from './api-error.js';
 import { RpcParamReader } from './api-params.js';
 import { ClientGoneError, readRpcRequest } from './api-request.js';
 import type { ActionContext, ActionHandler } from './actions/context.js';
-import { answerThenLinger } from './lingering-close.js';
+import { answerRequest } from './lingering-close.js';
 import { RequestAuth } from './request-auth.js';
 import { QpsLimiter, type ThrottleSetting } from './throttle.js';
 
@@ -95,9 +95,7 @@ export class ApiServer {
     // A body refused before it was read to the end: the rest is never parsed; the answer goes out
     // with Connection: close and the connection lingers (what still comes is dropped) so the client
     // reads the answer instead of a reset.
-    if (!req.complete) return answerThenLinger(req, { status, headers: { 'Content-Type': 'application/json;charset=utf-8' }, body: text }, this.#o.clock);
-    res.writeHead(status, { 'Content-Type': 'application/json;charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
-    res.end(text);
+    answerRequest(req, res, { status, headers: { 'Content-Type': 'application/json;charset=utf-8' }, body: text }, this.#o.clock);
   }
 
   /** An enterprise instance answers only calls that name it (docs/platform.md: iot.system.InstanceNotFound). */

@@ -4,7 +4,7 @@
 // then gets EPIPE/ECONNRESET instead of the answer it was sent. So the answer goes out with
 // `Connection: close`, the write side is shut down (the client sees FIN after the answer), and what
 // the client still sends is read and dropped, within bounds, before the socket is closed.
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Clock, TimerHandle } from '../shared/clock.js';
 
 /** At most this much of a refused body is read and dropped: a client uploading more has had its
@@ -69,4 +69,12 @@ export function answerThenLinger(req: IncomingMessage, answer: EarlyAnswer, cloc
   req.resume();
   if (req.complete) return void socket.destroySoon();
   timer = clock.setTimer(LINGER_IDLE_MS, check);
+}
+
+/** Answer a request: as usual (keep-alive) when its body was read to the end, else at once and
+ *  lingering (answerThenLinger), so a client still sending reads the answer instead of a reset. */
+export function answerRequest(req: IncomingMessage, res: ServerResponse, answer: EarlyAnswer, clock: Clock): void {
+  if (!req.complete) return answerThenLinger(req, answer, clock);
+  res.writeHead(answer.status, { ...answer.headers, 'Content-Length': Buffer.byteLength(answer.body) });
+  res.end(answer.body);
 }

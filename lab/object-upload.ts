@@ -14,7 +14,7 @@ import { Busboy, type BusboyFileStream, type BusboyHeaders } from '@fastify/busb
 import type { Clock, TimerHandle } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { answerThenLinger } from './lingering-close.js';
+import { answerRequest } from './lingering-close.js';
 import { checkConditions, issuePolicy, verifyPolicy, type StoreRefusal } from './post-policy.js';
 import type { UrlSignerKey } from './url-signing.js';
 
@@ -237,8 +237,5 @@ function xml(text: string): string {
 function storeError(req: IncomingMessage, res: ServerResponse, r: StoreRefusal, requestId: string, hostId: string, clock: Clock): void {
   const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error>\n  <Code>${r.code}</Code>\n  <Message>${xml(r.message)}</Message>\n  <RequestId>${requestId}</RequestId>\n  <HostId>${xml(hostId)}</HostId>\n</Error>\n`;
   if (res.headersSent) return void res.destroy();
-  const headers = { 'content-type': 'application/xml', 'x-oss-request-id': requestId };
-  if (!req.complete) return answerThenLinger(req, { status: r.status, headers, body }, clock);
-  res.writeHead(r.status, { ...headers, 'content-length': Buffer.byteLength(body) });
-  res.end(body);
+  answerRequest(req, res, { status: r.status, headers: { 'content-type': 'application/xml', 'x-oss-request-id': requestId }, body }, clock);
 }
