@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { DEVICE_SIGN_METHODS } from '../shared/device-credentials.js';
 import { OtaError, errorMessage, isOtaError } from '../shared/errors.js';
 import { readUserFile } from '../shared/user-file.js';
-import { readLabConnection } from '../shared/lab-connection.js';
+import { readLabConnection, type LabConnection } from '../shared/lab-connection.js';
 import { DEFAULT_MODULE, DEVICE_NAME_RULE, INSTANCE_ID_RULE, LIMITS, MODULE_NAME_RULE, PRODUCT_KEY_RULE, VERSION_RULE } from '../shared/platform-rules.js';
 import { issueError } from '../shared/zod-issue.js';
 
@@ -119,6 +119,8 @@ export function mqttUrlOf(c: AgentConfig): string {
 export interface ConfigSources {
   configFile?: string;
   labFile?: string;
+  /** labFile's content when the caller has already read it (it is then not read again). */
+  lab?: LabConnection;
   device?: string;
   /** Flags that override the file. */
   overrides?: Partial<AgentConfigInput>;
@@ -160,7 +162,7 @@ export async function loadAgentConfig(s: ConfigSources): Promise<AgentConfig> {
     }
   } else if (s.labFile) {
     source = s.labFile;
-    const lab = await readLabConnection(s.labFile);
+    const lab = s.lab ?? await readLabConnection(s.labFile);
     const name = s.device ?? '';
     const dev = lab.devices.find((d) => d.deviceName === name);
     if (!dev) {

@@ -29,10 +29,8 @@ function answers(mqttUrl: string): Promise<boolean> {
 /** Before the agent starts: a file whose lab has stopped is the same one-line refusal (exit 3) the
  *  other CLIs give. Its address is tried first, so a file copied to a bench on another machine (where
  *  the pid means nothing) or a lab restarted on the same port is not refused. */
-export async function refuseStoppedLab(labFile: string): Promise<LabConnection> {
-  const lab = await readLabConnection(labFile);
+export async function refuseStoppedLab(labFile: string, lab: LabConnection): Promise<void> {
   if (labHasStopped(lab) && !(await answers(lab.mqttUrl))) throw labUnreachable(labFile, lab, undefined);
-  return lab;
 }
 
 /** While the agent runs: when reconnecting keeps failing, one warning line per situation found (the

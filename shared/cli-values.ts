@@ -65,7 +65,7 @@ function expectedOf(key: string, command: string, expects: FlagExpects, o: Optio
  *  (so it covers every flag of every command of a CLI, present and future) and refuses a value flag
  *  with nothing after it, an empty `--flag=`, or a flag followed by another flag. Register it with
  *  `.middleware(requireFlagValues(prog, argv, expects), true)`: it runs before the flags' own checks (coerce). */
-export function requireFlagValues(prog: string, argv: readonly string[], expects: FlagExpects = {}): (args: unknown, y?: unknown) => void {
+export function requireFlagValues(prog: string, argv: readonly string[], expects: FlagExpects): (args: unknown, y?: unknown) => void {
   return (args, y) => {
     // The command's name, for the phrases a name has in one command only ("demo devices").
     const first = (args as { _?: unknown[] } | undefined)?._?.[0];

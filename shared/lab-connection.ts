@@ -49,7 +49,7 @@ const FIXED_PART_MAX_BYTES = 64 * 1024;
  *  file far larger is refused before it is read. */
 export const LAB_FILE_MAX_BYTES = Math.ceil((LAB_DEVICES_MAX * DEVICE_ENTRY_MAX_BYTES + FIXED_PART_MAX_BYTES) / (1024 * 1024)) * 1024 * 1024;
 
-export const LAB_FILE_RULES = Object.freeze({
+const LAB_FILE_RULES = Object.freeze({
   what: 'lab connection file', code: 'LAB_FILE_UNREADABLE', expected: 'the lab.json written by `ota-lab start`', maxBytes: LAB_FILE_MAX_BYTES,
 });
 

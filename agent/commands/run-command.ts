@@ -7,19 +7,29 @@ import { untilSignal } from '../../shared/cli-support.js';
 import { systemClock } from '../../shared/clock.js';
 import { OtaError } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
+import { readLabConnection, type LabConnection } from '../../shared/lab-connection.js';
 import { deviceTopic } from '../../shared/topics.js';
 
 function agentLogger(config: AgentConfig): Logger {
   return createLogger({ name: 'ota-agent', level: config.logLevel, secrets: [config.deviceSecret], ...(config.logFormat ? { format: config.logFormat } : {}) });
 }
 
+/** The config and, with --lab, the lab.json it is built from, read once: a file whose lab has
+ *  stopped is refused after the config's own checks. */
+async function loadConfig(sources: ConfigSources): Promise<{ config: AgentConfig; lab?: { file: string; conn: LabConnection } }> {
+  if (!sources.labFile) return { config: await loadAgentConfig(sources) };
+  const conn = await readLabConnection(sources.labFile);
+  const config = await loadAgentConfig({ ...sources, lab: conn });
+  await refuseStoppedLab(sources.labFile, conn);
+  return { config, lab: { file: sources.labFile, conn } };
+}
+
 export async function runAgent(sources: ConfigSources): Promise<number> {
-  const config = await loadAgentConfig(sources);
-  const lab = sources.labFile ? await refuseStoppedLab(sources.labFile) : undefined;
+  const { config, lab } = await loadConfig(sources);
   const signalled = untilSignal();
   const log = agentLogger(config);
   const agent = await startAgent(config, { log });
-  if (lab && sources.labFile) watchLabOrigin(sources.labFile, lab, config.deviceName, agent.events, log);
+  if (lab) watchLabOrigin(lab.file, lab.conn, config.deviceName, agent.events, log);
   const refused = new Promise<OtaError>((resolve) => agent.events.once('stopped', resolve));
   process.stderr.write(`ota-agent: ${config.deviceName} running; work dir ${config.workDir}\n`);
   const end = await Promise.race([signalled, refused]);
@@ -31,8 +41,7 @@ export async function runAgent(sources: ConfigSources): Promise<number> {
 }
 
 export async function checkAgent(sources: ConfigSources): Promise<number> {
-  const config = await loadAgentConfig(sources);
-  if (sources.labFile) await refuseStoppedLab(sources.labFile);
+  const { config } = await loadConfig(sources);
   const log = agentLogger(config);
   const url = mqttUrlOf(config);
   const channel = await MqttChannel.start({

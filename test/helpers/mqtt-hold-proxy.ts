@@ -35,18 +35,8 @@ export async function startHoldProxy(brokerUrl: string, holdType: number): Promi
   if (to.protocol !== 'mqtt:') throw new Error(`the hold proxy frames plain MQTT only, not ${to.protocol}`);
   const sockets = new Set<Socket>();
   const held: { client: Socket; frame: Buffer }[] = [];
+  const toClient: number[] = [];
   let holding = true;
-  const proxy: HoldProxy = {
-    url: '', toClient: [],
-    release() {
-      holding = false;
-      for (const h of held.splice(0)) {
-        proxy.toClient.push((h.frame[0] as number) >> 4);
-        h.client.write(h.frame);
-      }
-    },
-    close: () => Promise.resolve(),
-  };
   const server: Server = createServer((client) => {
     const upstream = createConnection({ host: to.hostname, port: Number(to.port) });
     sockets.add(client);
@@ -62,7 +52,7 @@ export async function startHoldProxy(brokerUrl: string, holdType: number): Promi
           held.push({ client, frame: Buffer.from(frame) });
           continue;
         }
-        proxy.toClient.push(type);
+        toClient.push(type);
         client.write(frame);
       }
     });
@@ -73,10 +63,19 @@ export async function startHoldProxy(brokerUrl: string, holdType: number): Promi
     upstream.on('error', end);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  proxy.url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  proxy.close = () => new Promise((r) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => r());
-  });
-  return proxy;
+  return {
+    url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    toClient,
+    release() {
+      holding = false;
+      for (const h of held.splice(0)) {
+        toClient.push((h.frame[0] as number) >> 4);
+        h.client.write(h.frame);
+      }
+    },
+    close: () => new Promise((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    }),
+  };
 }
